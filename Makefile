@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make up` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up test bench contracts install clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ezone needs Python 3.11 or newer; found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $@
+
+install: $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/ezone up
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+contracts: $(STAMP)
+	$(BIN)/python -m ezone_schemas.generate
+
+clean:
+	rm -rf $(VENV) .ezone .pytest_cache

@@ -1,0 +1,1 @@
+"""The `ezone` command line and the embedded local stack it runs."""

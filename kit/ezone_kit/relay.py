@@ -1,0 +1,195 @@
+"""The outbox relay: publishes committed outbox rows to Kafka, in order per key, at least once.
+
+- Woken by LISTEN/NOTIFY on every outbox insert, with a slow poll as a safety net.
+- Claims rows with FOR UPDATE SKIP LOCKED, so any number of relays can run. A relay skips a
+  key whose older rows another relay holds, which keeps each school's events in order.
+- Marks rows sent only after the broker acknowledged them; while the broker is unreachable it
+  backs off and retries. A crash between commit and publish leaves rows unsent, so they go later.
+- Keeps sent rows for the retention period: `ezone outbox replay --since` re-publishes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import datetime
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .bus import OutgoingRecord, Publisher
+from .db import asyncpg_dsn, outbox_notify_channel
+from .settings import KitSettings
+
+_log = logging.getLogger("ezone.relay")
+
+MAX_BACKOFF_S = 10.0
+CLEANUP_EVERY_S = 600.0
+HELD_ELSEWHERE_RETRY_S = 0.02
+
+
+class OutboxRelay:
+    def __init__(self, engine: AsyncEngine, schema: str, publisher: Publisher, settings: KitSettings) -> None:
+        self._engine = engine
+        self._schema = schema
+        self._publisher = publisher
+        self._settings = settings
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._held_elsewhere = False
+        self.published = 0
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _listen(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        self._listener = await asyncpg.connect(asyncpg_dsn(self._settings.database_url))
+        await self._listener.add_listener(outbox_notify_channel(self._schema), self._on_notify)
+
+    async def _close_listener(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            try:
+                await listener.close(timeout=2)
+            except Exception:  # noqa: BLE001 - it is being thrown away
+                listener.terminate()
+
+    async def run(self) -> None:
+        backoff = 0.0
+        last_cleanup = 0.0
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    await self._listen()
+                    while await self.publish_batch():
+                        pass
+                    backoff = 0.0
+                    if loop.time() - last_cleanup > CLEANUP_EVERY_S:
+                        await self.delete_expired()
+                        last_cleanup = loop.time()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the relay outlives every broker or database outage
+                    backoff = min(MAX_BACKOFF_S, max(0.25, backoff * 2))
+                    _log.warning("outbox relay for %s: %s; retrying in %.1fs", self._schema, exc, backoff)
+                    await self._publisher.reset()
+                    if self._listener is not None and self._listener.is_closed():
+                        self._listener = None
+                    await asyncio.sleep(backoff * (0.8 + 0.4 * random.random()))
+                    continue
+                self._wake.clear()
+                # Rows another relay holds are released within a publish round-trip: look again soon.
+                wait_s = HELD_ELSEWHERE_RETRY_S if self._held_elsewhere else self._settings.ezone_relay_poll_interval_s
+                try:
+                    await asyncio.wait_for(self._wake.wait(), wait_s)
+                except TimeoutError:
+                    pass
+        finally:
+            await self._close_listener()
+
+    async def publish_batch(self) -> int:
+        """Claim, publish and mark one batch; return how many rows were published."""
+        schema = self._schema
+        async with self._engine.connect() as conn:
+            async with conn.begin():
+                rows = (
+                    await conn.execute(
+                        text(
+                            f"SELECT id, seq, topic, key, ce_type, ce_source, ce_time, payload::text AS payload,"
+                            f" traceparent, tracestate FROM {schema}.outbox WHERE sent_at IS NULL"
+                            f" ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED"
+                        ),
+                        {"limit": self._settings.ezone_relay_batch_size},
+                    )
+                ).all()
+                if not rows:
+                    self._held_elsewhere = False
+                    return 0
+                claimed = len(rows)
+                rows = await self._without_keys_held_elsewhere(conn, rows)
+                self._held_elsewhere = len(rows) < claimed
+                if not rows:
+                    return 0
+                records = [
+                    OutgoingRecord(
+                        id=row.id,
+                        topic=row.topic,
+                        key=row.key,
+                        ce_type=row.ce_type,
+                        ce_source=row.ce_source,
+                        ce_time=row.ce_time,
+                        value=row.payload.encode(),
+                        traceparent=row.traceparent,
+                        tracestate=row.tracestate,
+                    )
+                    for row in rows
+                ]
+                ids = [r.id for r in records]
+                try:
+                    await self._publisher.publish(records)
+                except Exception as exc:
+                    # Recorded in the claiming transaction: the rows stay unsent and their locks go with the commit.
+                    await conn.execute(
+                        text(f"UPDATE {schema}.outbox SET attempts = attempts + 1, last_error = :error WHERE id = ANY(:ids)"),
+                        {"ids": ids, "error": f"{type(exc).__name__}: {exc}"[:2000]},
+                    )
+                    failure = exc
+                else:
+                    failure = None
+                    await conn.execute(
+                        text(f"UPDATE {schema}.outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY(:ids)"),
+                        {"ids": ids},
+                    )
+        if failure is not None:
+            raise failure
+        self.published += len(records)
+        return len(records)
+
+    async def _without_keys_held_elsewhere(self, conn, rows):
+        """Drop keys that have older unsent rows this relay did not claim: another relay holds them."""
+        first_seq: dict[str, int] = {}
+        for row in rows:
+            first_seq.setdefault(row.key, row.seq)
+        held = (
+            await conn.execute(
+                text(
+                    f"SELECT key, min(seq) AS seq FROM {self._schema}.outbox WHERE sent_at IS NULL"
+                    f" AND key = ANY(:keys) AND NOT (id = ANY(:ours)) GROUP BY key"
+                ),
+                {"keys": list(first_seq), "ours": [row.id for row in rows]},
+            )
+        ).all()
+        blocked = {row.key for row in held if row.seq < first_seq[row.key]}
+        return [row for row in rows if row.key not in blocked] if blocked else rows
+
+    async def delete_expired(self) -> int:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                text(
+                    f"DELETE FROM {self._schema}.outbox WHERE sent_at IS NOT NULL"
+                    f" AND sent_at < now() - make_interval(secs => :seconds)"
+                ),
+                {"seconds": self._settings.ezone_outbox_retention_hours * 3600},
+            )
+        return result.rowcount or 0
+
+
+async def mark_for_replay(engine: AsyncEngine, schema: str, since: datetime) -> int:
+    """Queue retained events created since `since` to be published again (consumers de-duplicate)."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            text(f"UPDATE {schema}.outbox SET sent_at = NULL WHERE sent_at IS NOT NULL AND created_at >= :since"),
+            {"since": since},
+        )
+    return result.rowcount or 0
+
+
+async def outbox_depth(engine: AsyncEngine, schema: str) -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(text(f"SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL"))).scalar_one()
+

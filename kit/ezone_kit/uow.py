@@ -1,0 +1,112 @@
+"""Unit of work: a state change, the events it raised and its audit entries commit together."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from ezone_schemas import Event
+from sqlalchemy import MetaData, insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .auth import Principal
+from .telemetry import current_trace_headers, current_trace_id
+
+
+class Outbox:
+    """Writes events as outbox rows, inside whatever transaction the session is in."""
+
+    def __init__(self, metadata: MetaData, source: str) -> None:
+        self.table = metadata.tables[f"{metadata.schema}.outbox"]
+        self.source = source
+
+    def rows(self, events: list[Event]) -> list[dict[str, Any]]:
+        trace_headers = current_trace_headers()
+        now = datetime.now(UTC)
+        return [
+            {
+                "id": uuid.uuid4(),
+                "topic": event.topic,
+                "key": event.partition_key(),
+                "ce_type": event.ce_type,
+                "ce_source": self.source,
+                "ce_time": now,
+                "payload": event.model_dump(mode="json"),
+                "traceparent": trace_headers.get("traceparent"),
+                "tracestate": trace_headers.get("tracestate"),
+            }
+            for event in events
+        ]
+
+    async def add(self, session: AsyncSession, events: list[Event]) -> list[uuid.UUID]:
+        if not events:
+            return []
+        rows = self.rows(events)
+        await session.execute(insert(self.table), rows)
+        return [row["id"] for row in rows]
+
+
+class AuditLog:
+    def __init__(self, metadata: MetaData) -> None:
+        self.table = metadata.tables[f"{metadata.schema}.audit_log"]
+
+    async def record(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Principal,
+        action: str,
+        entity: str,
+        entity_id: str,
+        zone_id: str,
+        school_id: str | None = None,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+    ) -> None:
+        await session.execute(
+            insert(self.table).values(
+                actor=actor.subject,
+                actor_role=actor.role,
+                zone_id=zone_id,
+                school_id=school_id,
+                action=action,
+                entity=entity,
+                entity_id=entity_id,
+                before=before,
+                after=after,
+                trace_id=current_trace_id(),
+            )
+        )
+
+
+class UnitOfWork:
+    """`async with uow: ...; uow.emit(event); await uow.commit()` — nothing is written unless committed."""
+
+    def __init__(self, sessions: async_sessionmaker, outbox: Outbox, audit: AuditLog) -> None:
+        self._sessions = sessions
+        self._outbox = outbox
+        self._audit = audit
+        self._events: list[Event] = []
+        self.session: AsyncSession
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._sessions()
+        self._events = []
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.session.rollback()
+        await self.session.close()
+
+    def emit(self, *events: Event) -> None:
+        self._events.extend(events)
+
+    async def audit(self, **entry: Any) -> None:
+        await self._audit.record(self.session, **entry)
+
+    async def commit(self) -> list[uuid.UUID]:
+        event_ids = await self._outbox.add(self.session, self._events)
+        await self.session.commit()
+        self._events = []
+        return event_ids

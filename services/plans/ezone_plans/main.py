@@ -1,0 +1,7 @@
+"""ASGI entry point: `uvicorn ezone_plans.main:app`."""
+
+from ezone_kit.service import create_app
+
+from .bootstrap import definition
+
+app = create_app(definition)

@@ -1,0 +1,1 @@
+"""The zone registry: zones and their schools."""

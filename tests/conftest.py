@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from ezone_kit.devkeys import ensure_dev_keys
+
+from ezone.stack import EmbeddedBroker, EmbeddedPostgres
+from tests.stack import Stack, new_database, running_stack
+
+
+@pytest.fixture(scope="session")
+def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("keys")
+    ensure_dev_keys(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    instance = EmbeddedBroker(log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+async def zone_stack(postgres: EmbeddedPostgres, broker: EmbeddedBroker, key_dir: Path) -> AsyncIterator[Stack]:
+    """The whole zone, shared by the tests that do not disturb it (each uses its own zone id)."""
+    database_url = await new_database(postgres)
+    async with running_stack(database_url, broker.bootstrap_servers, key_dir) as stack:
+        yield stack
+
+
+@pytest.fixture
+def zone_id() -> str:
+    return f"z-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,98 @@
+"""What happens when the broker or a service process goes away: nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from ezone_kit.bus import ensure_topics
+from ezone_kit.devkeys import mint_token
+
+from ezone.services import all_topics
+from ezone.stack import EmbeddedBroker, free_port, wait_for
+from tests.helpers import DUGGAN, scalar, wait_for_count
+from tests.stack import new_database, running_stack
+
+pytestmark = pytest.mark.slow
+
+SCHOOLS = [{**DUGGAN, "code": f"0281{i:04d}", "name": f"School {i}"} for i in range(5)]
+
+
+@pytest.fixture
+async def own_broker(tmp_path) -> AsyncIterator[EmbeddedBroker]:
+    instance = EmbeddedBroker(log_path=tmp_path / "tansu.log")
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+async def test_broker_down_during_posts_every_post_succeeds_and_every_event_arrives_after_recovery(
+    postgres, own_broker, key_dir, zone_id
+):
+    database_url = await new_database(postgres)
+    async with running_stack(database_url, own_broker.bootstrap_servers, key_dir) as stack:
+        plans = stack.clients["plans"]
+        admin = stack.auth("admin", zone_id)
+        own_broker.stop()
+
+        response = await plans.post("/zones", json={"id": zone_id, "name": "Z", "district": "D"}, headers=admin)
+        assert response.status_code == 201, response.text
+        for school in SCHOOLS:
+            response = await plans.post(f"/zones/{zone_id}/schools", json=school, headers=admin)
+            assert response.status_code == 201, response.text
+        assert await scalar(stack, "SELECT count(*) FROM plans.outbox WHERE sent_at IS NULL") == 1 + len(SCHOOLS)
+
+        await asyncio.sleep(1.0)  # let the relay fail against the dead broker at least once
+        own_broker.start()
+        await ensure_topics(stack.settings(), all_topics())  # the memory-only broker came back empty
+
+        for schema in ("results", "catalog", "notifications"):
+            await wait_for_count(
+                stack, f"SELECT count(*) FROM {schema}.schools WHERE zone_id = :z", len(SCHOOLS), timeout_s=60, z=zone_id
+            )
+        assert await scalar(stack, "SELECT count(*) FROM plans.outbox WHERE sent_at IS NULL") == 0
+
+
+async def test_process_killed_between_commit_and_publish_still_delivers_the_event(postgres, broker, key_dir, zone_id):
+    database_url = await new_database(postgres)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",  # nothing listens: every publish fails
+        "KAFKA_ENABLE_IDEMPOTENCE": "false",
+        "EZONE_JWKS_URL": str(key_dir / "jwks.json"),
+        "EZONE_RUN_CONSUMERS": "false",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "ezone_plans.main:app", "--port", str(port), "--log-level", "warning"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            async def up() -> bool:
+                try:
+                    return (await client.get("/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_for(up, 30, what="the plans process to start")
+            headers = {"Authorization": f"Bearer {mint_token(key_dir, role='admin', zone=zone_id)}"}
+            assert (await client.post("/zones", json={"id": zone_id, "name": "Z", "district": "D"}, headers=headers)).status_code == 201
+            response = await client.post(f"/zones/{zone_id}/schools", json=DUGGAN, headers=headers)
+            assert response.status_code == 201, response.text
+            school_id = response.json()["id"]
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+    async with running_stack(database_url, broker.bootstrap_servers, key_dir) as stack:
+        assert await scalar(stack, "SELECT count(*) FROM plans.outbox WHERE sent_at IS NULL") == 2
+        for schema in ("results", "catalog", "notifications"):
+            await wait_for_count(stack, f"SELECT count(*) FROM {schema}.schools WHERE id = :id", 1, timeout_s=30, id=school_id)
