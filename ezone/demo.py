@@ -1,0 +1,77 @@
+"""The demo zone: the Springfield Empowerment Zone, built from real MCAS school-level files.
+
+Ten of the zone's middle and 6–12 schools, with their state school codes (zero-padded to DESE's
+eight digits) and an enrollment estimate for the tested grades: students tested in math ÷
+participation rate, from the newest year in the files.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+DEMO_ZONE = {"id": "springfield", "name": "Springfield Empowerment Zone Partnership", "district": "Springfield Public Schools"}
+
+# MCAS school code → grade span: the zone's middle schools and Duggan Academy (6–12).
+DEMO_SCHOOL_SPANS = {
+    "2810367": "6-8",   # Chestnut Accelerated Middle School (Talented and Gifted)
+    "2810366": "6-8",   # Impact Prep at Chestnut
+    "2810325": "6-8",   # Forest Park Middle
+    "2810328": "6-8",   # John F Kennedy Middle
+    "2810320": "6-12",  # John J Duggan Academy
+    "2810316": "6-8",   # Kiley Academy
+    "2810315": "6-8",   # Kiley Prep
+    "2810480": "6-8",   # Rise Academy at Van Sickle
+    "2810485": "6-8",   # Van Sickle Academy
+    "2810335": "6-8",   # Springfield Realization Academy
+}
+
+
+@dataclass(frozen=True)
+class DemoSchool:
+    code: str
+    name: str
+    grade_span: str
+    enrollment: int | None
+
+    def as_request(self) -> dict[str, object]:
+        return {"code": self.code, "name": self.name, "grade_span": self.grade_span, "enrollment": self.enrollment}
+
+
+def default_data_dir() -> Path:
+    """shared/data beside the checkout, unless EZONE_DATA_DIR says otherwise."""
+    return Path(os.environ.get("EZONE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def newest_all_students_file(mcas_dir: Path) -> Path:
+    files = sorted(mcas_dir.glob("grades_3-8_all_students_*.csv"), key=lambda p: int(re.findall(r"\d{4}", p.name)[-1]))
+    if not files:
+        raise FileNotFoundError(
+            f"no MCAS files (grades_3-8_all_students_<year>.csv) in {mcas_dir}; set EZONE_DATA_DIR to the folder holding mcas/"
+        )
+    return files[-1]
+
+
+def demo_schools(data_dir: Path | None = None) -> list[DemoSchool]:
+    path = newest_all_students_file((data_dir or default_data_dir()) / "mcas")
+    schools: dict[str, DemoSchool] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            code = row["school_code"].strip()
+            if code not in DEMO_SCHOOL_SPANS or row["subject"].strip() != "MATH":
+                continue
+            tested = int(row["num_of_students_included"].strip() or 0)
+            participation = float(row["part_rate_percent"].strip() or 0)
+            schools[code] = DemoSchool(
+                code=code.zfill(8),
+                name=row["school_name"].split(" - ", 1)[-1].strip(),
+                grade_span=DEMO_SCHOOL_SPANS[code],
+                enrollment=round(tested * 100 / participation) if participation else None,
+            )
+    missing = sorted(set(DEMO_SCHOOL_SPANS) - set(schools))
+    if missing:
+        raise ValueError(f"{path.name} has no math row for school code(s) {', '.join(missing)}")
+    return [schools[code] for code in DEMO_SCHOOL_SPANS]

@@ -1,0 +1,242 @@
+"""`ezone up`: the whole zone on one machine — embedded PostgreSQL and broker (unless DATABASE_URL /
+KAFKA_BOOTSTRAP_SERVERS point elsewhere), topics, migrations, the four services, the demo zone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from ezone_kit.bus import ensure_topics
+from ezone_kit.devkeys import ensure_dev_keys, mint_token
+from ezone_kit.migrations import upgrade
+from ezone_kit.relay import mark_for_replay
+from ezone_kit.settings import KitSettings
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from .demo import DEMO_ZONE, demo_schools
+from .services import SERVICES, ServiceEntry, all_topics
+from .stack import EmbeddedBroker, EmbeddedPostgres, StackError, die_with_parent, port_open
+
+STATE_FILE = "state.json"
+DATABASE_NAME = "ezone"
+
+
+def home_dir() -> Path:
+    return Path(os.environ.get("EZONE_HOME", Path.cwd() / ".ezone")).resolve()
+
+
+def read_state(home: Path) -> dict:
+    path = home / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def cli_settings(home: Path | None = None) -> KitSettings:
+    """Settings for CLI commands: the environment first, then what a running `ezone up` recorded."""
+    state = read_state(home or home_dir())
+    recorded = {k: v for k, v in state.get("settings", {}).items() if k.upper() not in os.environ}
+    return KitSettings(**recorded)
+
+
+@dataclass
+class LocalZone:
+    home: Path
+    port_base: int = 8001
+    load_demo: bool = True
+    console: Console = field(default_factory=Console)
+    postgres: EmbeddedPostgres | None = None
+    broker: EmbeddedBroker | None = None
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def service_port(self, entry: ServiceEntry) -> int:
+        return self.port_base + SERVICES.index(entry)
+
+    async def run(self) -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            started = time.monotonic()
+            settings = await self._start_infrastructure()
+            await self._start_services(settings)
+            self.console.print(f"[green]Four services ready in {time.monotonic() - started:.1f}s.[/green]")
+            if self.load_demo:
+                await self._load_demo()
+            self._print_summary()
+            return await self._supervise(stop)
+        finally:
+            self._shutdown()
+
+    async def _start_infrastructure(self) -> KitSettings:
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "logs").mkdir(exist_ok=True)
+        jwks = ensure_dev_keys(self.home / "keys")
+        overrides: dict[str, object] = {"ezone_jwks_url": str(jwks)}
+        previous = read_state(self.home)
+
+        with self.console.status("Starting PostgreSQL…"):
+            if "DATABASE_URL" in os.environ:
+                self.console.print("PostgreSQL: DATABASE_URL from the environment")
+            else:
+                self.postgres = EmbeddedPostgres(self.home / "pgdata")
+                self.postgres.start()
+                await self.postgres.ensure_database(DATABASE_NAME)
+                overrides["database_url"] = self.postgres.url(DATABASE_NAME)
+                self.console.print(f"PostgreSQL 18 (embedded): data in {self.home / 'pgdata'}")
+
+        with self.console.status("Starting the Kafka-protocol broker…"):
+            if "KAFKA_BOOTSTRAP_SERVERS" in os.environ:
+                self.console.print(f"Kafka: {os.environ['KAFKA_BOOTSTRAP_SERVERS']} from the environment")
+            else:
+                port = int(os.environ.get("EZONE_BROKER_PORT", "19092"))
+                self.broker = EmbeddedBroker(port, log_path=self.home / "logs" / "tansu.log")
+                self.broker.start()
+                overrides |= {
+                    "kafka_bootstrap_servers": self.broker.bootstrap_servers,
+                    "kafka_enable_idempotence": False,  # Tansu rejects the idempotent producer
+                    "kafka_session_timeout_ms": 3_000,  # a group join on Tansu takes half of it
+                    "kafka_heartbeat_interval_ms": 500,
+                }
+                self.console.print(f"Tansu broker (embedded, memory only): {self.broker.bootstrap_servers}")
+        settings = KitSettings(**{k: v for k, v in overrides.items()})
+        broker_started_at = datetime.now(UTC)
+
+        with self.console.status("Creating topics and running migrations…"):
+            created = await ensure_topics(settings, all_topics())
+            for entry in SERVICES:
+                await upgrade(entry.package, settings.database_url, entry.definition.schema)
+        self.console.print(f"Topics: {len(all_topics())} ({len(created)} created); migrations applied")
+
+        if self.broker is not None and previous.get("broker_started_at"):
+            # The memory-only broker lost whatever was not consumed before it stopped: publish again
+            # what the outboxes sent since then; consumers skip what they already have.
+            since = datetime.fromisoformat(previous["broker_started_at"])
+            engine = create_async_engine(settings.database_url)
+            try:
+                replayed = sum([await mark_for_replay(engine, e.definition.schema, since) for e in SERVICES])
+            finally:
+                await engine.dispose()
+            self.console.print(f"Re-publishing {replayed} event(s) sent since the previous broker start")
+
+        state = {
+            "settings": {k: v for k, v in overrides.items() if k != "ezone_jwks_url"} | {"ezone_jwks_url": str(jwks)},
+            "broker_started_at": broker_started_at.isoformat() if self.broker else None,
+            "services": {e.name: f"http://127.0.0.1:{self.service_port(e)}" for e in SERVICES},
+            "pid": os.getpid(),
+        }
+        (self.home / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+        self._service_env = {**os.environ, **{k.upper(): str(v).lower() if isinstance(v, bool) else str(v) for k, v in overrides.items()}}
+        return settings
+
+    async def _start_services(self, settings: KitSettings) -> None:
+        busy = [self.service_port(e) for e in SERVICES if port_open(self.service_port(e))]
+        if busy:
+            raise StackError(
+                f"port(s) {', '.join(map(str, busy))} are in use (another `ezone up`?). Stop it, or choose other ports: ezone up --port-base 9001"
+            )
+        for entry in SERVICES:
+            log = open(self.home / "logs" / f"{entry.name}.log", "ab")  # noqa: SIM115 - owned by the child
+            self.processes[entry.name] = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", entry.asgi_app, "--host", "127.0.0.1",
+                 "--port", str(self.service_port(entry)), "--log-level", "warning"],
+                env={**self._service_env, "OTEL_SERVICE_NAME": f"ezone-{entry.name}"},
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
+            )
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=self.console) as progress:
+            task = progress.add_task("Waiting for the services to be ready", total=len(SERVICES))
+            pending = set(self.processes)
+            deadline = time.monotonic() + 60
+            async with httpx.AsyncClient(timeout=2) as client:
+                while pending:
+                    for name in sorted(pending):
+                        if self.processes[name].poll() is not None:
+                            raise StackError(f"the {name} service exited at start; see {self.home / 'logs' / (name + '.log')}")
+                        entry = next(e for e in SERVICES if e.name == name)
+                        try:
+                            ready = (await client.get(f"http://127.0.0.1:{self.service_port(entry)}/readyz")).status_code == 200
+                        except httpx.TransportError:
+                            ready = False
+                        if ready:
+                            pending.discard(name)
+                            progress.advance(task)
+                            progress.update(task, description=f"{len(SERVICES) - len(pending)}/{len(SERVICES)} ready ({name})")
+                    if time.monotonic() > deadline:
+                        raise StackError(f"not ready after 60s: {', '.join(sorted(pending))}; see the logs in {self.home / 'logs'}")
+                    await asyncio.sleep(0.2)
+
+    async def _load_demo(self) -> None:
+        schools = demo_schools()
+        token = mint_token(self.home / "keys", role="admin", zone=DEMO_ZONE["id"], subject="ezone-up-demo-loader")
+        headers = {"Authorization": f"Bearer {token}"}
+        plans = f"http://127.0.0.1:{self.service_port(SERVICES[0])}"
+        created = 0
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), console=self.console) as progress:
+            task = progress.add_task("Loading the Springfield demo zone", total=1 + len(schools))
+            async with httpx.AsyncClient(base_url=plans, headers=headers, timeout=10) as client:
+                response = await client.post("/zones", json=DEMO_ZONE)
+                response.raise_for_status()
+                progress.advance(task)
+                for school in schools:
+                    response = await client.post(f"/zones/{DEMO_ZONE['id']}/schools", json=school.as_request())
+                    response.raise_for_status()
+                    created += response.json()["created"]
+                    progress.advance(task)
+        self.console.print(f"Demo zone {DEMO_ZONE['name']!r}: {len(schools)} schools ({created} new)")
+
+    def _print_summary(self) -> None:
+        table = Table(title="ezone is running", show_lines=False)
+        table.add_column("service")
+        table.add_column("API docs")
+        for entry in SERVICES:
+            table.add_row(entry.name, f"http://127.0.0.1:{self.service_port(entry)}/docs")
+        self.console.print(table)
+        board = mint_token(self.home / "keys", role="board", zone=DEMO_ZONE["id"], subject="demo-board-member")
+        self.console.print(f"A board token for the demo zone (8 h):\n[dim]{board}[/dim]")
+        self.console.print("More tokens: [bold].venv/bin/ezone token --role admin --zone springfield[/bold]")
+        self.console.print(f"Logs: {self.home / 'logs'}.  [bold]Ctrl-C stops everything.[/bold]")
+
+    async def _supervise(self, stop: asyncio.Event) -> int:
+        while not stop.is_set():
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    self.console.print(f"[red]the {name} service exited (code {process.returncode}); stopping. See {self.home / 'logs' / (name + '.log')}[/red]")
+                    return 1
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+            except TimeoutError:
+                pass
+        return 0
+
+    def _shutdown(self) -> None:
+        """Stop children, broker and database in that order; never let a dead terminal (a broken
+        pipe on print) leave one running."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        try:
+            if self.broker is not None:
+                self.broker.stop()
+        finally:
+            if self.postgres is not None:
+                self.postgres.stop()
+        with contextlib.suppress(Exception):
+            self.console.print("Stopped: services, broker and database.")

@@ -1,0 +1,110 @@
+"""`ezone up` as a newcomer runs it: a real process tree on this machine."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from ezone_kit.devkeys import mint_token
+
+from ezone.demo import DEMO_SCHOOL_SPANS
+from ezone.services import SERVICES
+from ezone.stack import free_port, port_open
+
+pytestmark = pytest.mark.slow
+
+
+def four_free_ports() -> int:
+    for _ in range(50):
+        base = random.randint(20_000, 40_000)
+        if not any(port_open(base + i) for i in range(len(SERVICES))):
+            return base
+    raise RuntimeError("no four consecutive free ports")
+
+
+def start_up(home: Path, port_base: int, broker_port: int) -> tuple[subprocess.Popen, Path]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+    env |= {"EZONE_HOME": str(home), "EZONE_BROKER_PORT": str(broker_port), "COLUMNS": "200"}
+    log = home.parent / f"up-{time.monotonic_ns()}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ezone.cli", "up", "--port-base", str(port_base)],
+        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )
+    return process, log
+
+
+def wait_for_output(process: subprocess.Popen, log: Path, text: str, timeout_s: float) -> float:
+    started = time.monotonic()
+    while text not in log.read_text(errors="replace"):
+        assert process.poll() is None, f"ezone up exited early:\n{log.read_text()}"
+        assert time.monotonic() - started < timeout_s, f"no {text!r} after {timeout_s}s:\n{log.read_text()}"
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def descendants(process: subprocess.Popen) -> list[psutil.Process]:
+    return psutil.Process(process.pid).children(recursive=True)
+
+
+def stop_with_ctrl_c(process: subprocess.Popen, log: Path, home: Path) -> None:
+    process.send_signal(signal.SIGINT)
+    assert process.wait(60) == 0, log.read_text()
+    assert "Stopped: services, broker and database." in log.read_text()
+
+
+def leftover_processes(home: Path, ports: list[int]) -> list[str]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(home) in cmdline or any(f"--port {p}" in cmdline or f":{p}" in cmdline for p in ports):
+            found.append(cmdline)
+    return found
+
+
+def test_ezone_up_serves_four_ready_services_with_the_demo_zone_and_ctrl_c_leaves_nothing_running(tmp_path):
+    home = tmp_path / "ezone-home"
+    port_base, broker_port = four_free_ports(), free_port()
+    ports = [port_base + i for i in range(len(SERVICES))] + [broker_port]
+
+    process, log = start_up(home, port_base, broker_port)
+    try:
+        seconds = wait_for_output(process, log, "Ctrl-C stops everything", timeout_s=60)
+        assert seconds < 60
+        children = descendants(process)
+        for i, entry in enumerate(SERVICES):
+            ready = httpx.get(f"http://127.0.0.1:{port_base + i}/readyz", timeout=5)
+            assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "broker": "ok"}, entry.name
+
+        board = {"Authorization": f"Bearer {mint_token(home / 'keys', role='board', zone='springfield')}"}
+        schools = httpx.get(f"http://127.0.0.1:{port_base}/zones/springfield/schools", headers=board).json()
+        assert sorted(s["code"] for s in schools) == sorted(code.zfill(8) for code in DEMO_SCHOOL_SPANS)
+        deadline = time.monotonic() + 20
+        while len(httpx.get(f"http://127.0.0.1:{port_base + 1}/zones/springfield/schools", headers=board).json()) < 10:
+            assert time.monotonic() < deadline, "the results service never projected the demo schools"
+            time.sleep(0.2)
+    finally:
+        if process.poll() is None:
+            stop_with_ctrl_c(process, log, home)
+    time.sleep(0.5)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert leftover_processes(home, ports) == []
+
+    # A second run reuses the data and re-publishes what the memory-only broker lost.
+    process, log = start_up(home, port_base, broker_port)
+    try:
+        wait_for_output(process, log, "Ctrl-C stops everything", timeout_s=60)
+        output = log.read_text()
+        assert "10 schools (0 new)" in output
+        assert "Re-publishing" in output
+    finally:
+        if process.poll() is None:
+            stop_with_ctrl_c(process, log, home)
+    assert leftover_processes(home, ports) == []
