@@ -3,8 +3,23 @@
 JSON Schema files and the AsyncAPI document under schemas/ are generated from these.
 """
 
-from . import plans, topics
+from . import catalog, plans, results, topics, vocabulary
 from .base import EVENT_TYPES, Event, event_class
-from .plans import SchoolRegistered, SchoolUpdated, ZoneRegistered
+from .catalog import PartnerVettingChanged
+from .plans import (
+    PlanApproved,
+    PlanReturned,
+    PlanSubmitted,
+    SchoolRegistered,
+    SchoolTierChanged,
+    SchoolUpdated,
+    ZonePolicyChanged,
+    ZoneRegistered,
+)
+from .results import ReviewCompleted
 
-__all__ = ["EVENT_TYPES", "Event", "event_class", "plans", "topics", "SchoolRegistered", "SchoolUpdated", "ZoneRegistered"]
+__all__ = [
+    "EVENT_TYPES", "Event", "event_class", "catalog", "plans", "results", "topics", "vocabulary",
+    "PartnerVettingChanged", "PlanApproved", "PlanReturned", "PlanSubmitted", "ReviewCompleted",
+    "SchoolRegistered", "SchoolTierChanged", "SchoolUpdated", "ZonePolicyChanged", "ZoneRegistered",
+]

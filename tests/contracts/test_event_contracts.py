@@ -29,6 +29,7 @@ each_event = pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda event: even
 SAMPLE_OVERRIDES: dict[str, dict[str, Any]] = {}
 
 SCALAR_SAMPLES: dict[type, Any] = {
+    dict: {"participation_minimum": 95.0},
     str: "sample",
     int: 1,
     float: 1.5,

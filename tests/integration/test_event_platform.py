@@ -200,3 +200,20 @@ async def test_two_relays_running_publish_every_event_once_and_in_order_per_scho
         code, round_ = name.rsplit("-", 1)
         rounds_by_school[code].append(int(round_))
     assert all(rounds == sorted(rounds) for rounds in rounds_by_school.values()), "a school's events were reordered"
+
+
+async def test_relay_deletes_sent_events_after_the_retention_period_and_keeps_the_rest(kit_env):
+    engine, outbox = kit_env["engine"], Outbox(kit_env["metadata"], "/test")
+    rows = outbox.rows([school_event(code) for code in ("OLD", "RECENT", "UNSENT")])
+    async with engine.begin() as conn:
+        await conn.execute(outbox.table.insert(), rows)
+        await conn.execute(text(f"UPDATE {SCHEMA}.outbox SET sent_at = now() - interval '8 days' WHERE key = :k"),
+                           {"k": rows[0]["key"]})
+        await conn.execute(text(f"UPDATE {SCHEMA}.outbox SET sent_at = now() - interval '1 day' WHERE key = :k"),
+                           {"k": rows[1]["key"]})
+    settings = kit_env["settings"].model_copy(update={"ezone_outbox_retention_hours": 7 * 24})
+    deleted = await OutboxRelay(engine, SCHEMA, kit_env["publisher"], settings).delete_expired()
+    assert deleted == 1
+    async with engine.connect() as conn:
+        kept = set((await conn.execute(text(f"SELECT key FROM {SCHEMA}.outbox"))).scalars())
+    assert kept == {rows[1]["key"], rows[2]["key"]}

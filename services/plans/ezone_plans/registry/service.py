@@ -12,6 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ..models import School, Zone
+from ..policy.document import PolicyDocument
+from ..policy.service import adopt_policy
 from .schemas import SchoolIn, SchoolOut, ZoneIn
 
 _SCHOOL_FIELDS = ("code", "name", "grade_span", "enrollment")
@@ -40,6 +42,8 @@ async def register_zone(uow: UnitOfWork, actor: Principal, data: ZoneIn) -> tupl
     uow.emit(ZoneRegistered(zone_id=zone.id, name=zone.name, district=zone.district, registered_at=zone.created_at))
     await uow.audit(actor=actor, action="zone.registered", entity="zone", entity_id=zone.id, zone_id=zone.id,
                     after=data.model_dump())
+    # Every zone starts with a complete policy (version 1, the defaults) so reviews and votes have rules.
+    await adopt_policy(uow, actor, zone.id, PolicyDocument())
     await uow.commit()
     return zone, True
 

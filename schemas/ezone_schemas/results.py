@@ -1,0 +1,62 @@
+"""Events produced by the results service (topic ezone.results.v1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from . import topics
+from .base import Event
+from .vocabulary import Metric, ReviewStatus, Subgroup, Subject
+
+
+class SubgroupMetrics(BaseModel):
+    subgroup: Subgroup
+    n_tested: int
+    n_enrolled: int | None = None
+    suppressed: bool = Field(False, description="Fewer students than the policy's minimum n: no figures are reported.")
+    proficiency_rate: float | None = None
+    average_scaled_score: float | None = None
+    median_growth_percentile: float | None = None
+    participation_rate: float | None = None
+    achievement_percentile: float | None = None
+
+
+class GoalFinding(BaseModel):
+    goal_id: UUID | None
+    metric: Metric
+    subject: Subject
+    subgroup: Subgroup
+    target: float
+    actual: float | None
+    status: ReviewStatus
+
+
+class IntegrityFlag(BaseModel):
+    kind: str = Field(description="low_participation, improbable_gain, low_scorer_drop or exemption_spike.")
+    subgroup: Subgroup | None = None
+    summary: str
+    evidence: dict = Field(default_factory=dict, description="The numbers and comparison group behind the flag.")
+
+
+class ReviewCompleted(Event):
+    ce_type = "org.ezone.results.review.completed.v1"
+    topic = topics.RESULTS
+    summary = "An accountability review of one school, school year and subject finished (a new version of it)."
+
+    review_id: UUID
+    zone_id: str
+    school_id: UUID
+    school_year: str
+    subject: Subject
+    version: int
+    status: ReviewStatus
+    goals: list[GoalFinding] = Field(default_factory=list)
+    metrics: list[SubgroupMetrics] = Field(default_factory=list)
+    flags: list[IntegrityFlag] = Field(default_factory=list)
+    policy_version: int | None = None
+    plan_version: int | None = None
+    batch_ids: list[UUID] = Field(default_factory=list)
+    completed_at: datetime

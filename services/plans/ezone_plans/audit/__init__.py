@@ -1,0 +1,1 @@
+"""Who changed what, when, with which trace: by plan and by school."""

@@ -1,0 +1,1 @@
+"""Earned autonomy: tiers derived from review history by the zone policy's rules."""

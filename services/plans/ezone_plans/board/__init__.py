@@ -1,0 +1,1 @@
+"""Board members and school leadership teams."""

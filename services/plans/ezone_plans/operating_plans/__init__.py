@@ -1,0 +1,1 @@
+"""Annual operating plans: versions, lifecycle, board votes and decisions."""

@@ -1,0 +1,1 @@
+"""Zone policy: versioned data, not code — review thresholds, voting rule, tier rules."""
