@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from ezone_kit.relay import mark_for_replay
+from ezone_schemas import SchoolRegistered
 
+from tests.events import published_events
 from tests.helpers import register_school, register_zone, scalar, wait_for_count
 
 PROJECTING_SERVICES = ("results", "catalog", "notifications")
@@ -47,3 +49,13 @@ async def test_each_service_lists_the_registered_school_to_a_board_member_of_its
         response = await zone_stack.clients[name].get(f"/zones/{zone_id}/schools", headers=zone_stack.auth("board", zone_id))
         assert response.status_code == 200, response.text
         assert [s["code"] for s in response.json()] == [school["code"]]
+
+
+async def test_school_registered_event_on_the_broker_carries_cloudevents_headers_and_the_school_key(zone_stack, zone_id):
+    await register_zone(zone_stack, zone_id)
+    school = await register_school(zone_stack, zone_id)
+    [event] = await published_events(zone_stack, SchoolRegistered.topic, SchoolRegistered.ce_type, key=school["id"])
+    assert event["code"] == school["code"] and event["zone_id"] == zone_id
+    headers = event["_headers"]
+    assert headers["ce_specversion"] == "1.0" and headers["ce_source"] == "/ezone/plans"
+    assert headers["content-type"] == "application/json" and headers["traceparent"].startswith("00-")
