@@ -30,6 +30,38 @@ DEMO_SCHOOL_SPANS = {
 }
 
 
+# A fictional board in the real zone's shape: 7 seats, 3 appointed by the district, 4 by the state.
+DEMO_BOARD = [
+    {"seat": 1, "name": "Maria Alvarez", "appointed_by": "district"},
+    {"seat": 2, "name": "James Whitfield", "appointed_by": "district"},
+    {"seat": 3, "name": "Denise Carter", "appointed_by": "district"},
+    {"seat": 4, "name": "Robert Chen", "appointed_by": "state"},
+    {"seat": 5, "name": "Angela Brooks", "appointed_by": "state"},
+    {"seat": 6, "name": "Luis Ortega", "appointed_by": "state"},
+    {"seat": 7, "name": "Karen O'Neill", "appointed_by": "state"},
+]
+BOARD_TERM_START = "2025-07-01"
+
+_GIVEN = ["Ana", "Brian", "Carla", "Derek", "Elena", "Felix", "Grace", "Hector", "Irene", "Jamal", "Keisha", "Liam"]
+_FAMILY = ["Santos", "Murphy", "Nguyen", "Brooks", "Rivera", "Kowalski", "Okafor", "Bianchi", "Haddad", "Lindqvist"]
+
+
+def board_member_request(member: dict) -> dict:
+    return {**member, "subject": f"board-seat-{member['seat']}@springfield.example", "active_from": BOARD_TERM_START}
+
+
+def leadership_team(school_index: int, code: str) -> list[dict]:
+    """A principal and two elected teacher leaders per school; fictional, deterministic names."""
+    def person(k: int) -> str:
+        return f"{_GIVEN[(school_index * 3 + k) % len(_GIVEN)]} {_FAMILY[(school_index + k * 7) % len(_FAMILY)]}"
+
+    return [
+        {"name": person(0), "subject": f"principal-{code}@springfield.example", "role": "principal"},
+        *({"name": person(k), "subject": f"teacher-leader-{k}-{code}@springfield.example", "role": "teacher_leader",
+           "elected_on": "2025-06-01", "term_ends": "2027-06-30"} for k in (1, 2)),
+    ]
+
+
 @dataclass(frozen=True)
 class DemoSchool:
     code: str

@@ -26,7 +26,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from .demo import DEMO_ZONE, demo_schools
+from .demo import DEMO_BOARD, DEMO_ZONE, board_member_request, demo_schools, leadership_team
 from .services import SERVICES, ServiceEntry, all_topics
 from .stack import EmbeddedBroker, EmbeddedPostgres, StackError, die_with_parent, port_open
 
@@ -178,23 +178,32 @@ class LocalZone:
                     await asyncio.sleep(0.2)
 
     async def _load_demo(self) -> None:
+        """Through the public API, as a zone administrator would; every step is idempotent."""
         schools = demo_schools()
         token = mint_token(self.home / "keys", role="admin", zone=DEMO_ZONE["id"], subject="ezone-up-demo-loader")
-        headers = {"Authorization": f"Bearer {token}"}
         plans = f"http://127.0.0.1:{self.service_port(SERVICES[0])}"
+        zone = DEMO_ZONE["id"]
         created = 0
+        steps = 1 + len(DEMO_BOARD) + len(schools) * 2
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), console=self.console) as progress:
-            task = progress.add_task("Loading the Springfield demo zone", total=1 + len(schools))
-            async with httpx.AsyncClient(base_url=plans, headers=headers, timeout=10) as client:
-                response = await client.post("/zones", json=DEMO_ZONE)
-                response.raise_for_status()
+            task = progress.add_task("Loading the Springfield demo zone", total=steps)
+            async with httpx.AsyncClient(base_url=plans, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
+                await _ok(client.post("/zones", json=DEMO_ZONE))
                 progress.advance(task)
-                for school in schools:
-                    response = await client.post(f"/zones/{DEMO_ZONE['id']}/schools", json=school.as_request())
-                    response.raise_for_status()
+                for member in DEMO_BOARD:
+                    await _ok(client.post(f"/zones/{zone}/board-members", json=board_member_request(member)))
+                    progress.advance(task)
+                for index, school in enumerate(schools):
+                    response = await _ok(client.post(f"/zones/{zone}/schools", json=school.as_request()))
                     created += response.json()["created"]
                     progress.advance(task)
-        self.console.print(f"Demo zone {DEMO_ZONE['name']!r}: {len(schools)} schools ({created} new)")
+                    for leader in leadership_team(index, school.code):
+                        await _ok(client.post(f"/zones/{zone}/schools/{response.json()['id']}/leadership", json=leader))
+                    progress.advance(task)
+        self.console.print(
+            f"Demo zone {DEMO_ZONE['name']!r}: {len(schools)} schools ({created} new), a board of {len(DEMO_BOARD)}, "
+            "leadership teams"
+        )
 
     def _print_summary(self) -> None:
         table = Table(title="ezone is running", show_lines=False)
@@ -203,8 +212,9 @@ class LocalZone:
         for entry in SERVICES:
             table.add_row(entry.name, f"http://127.0.0.1:{self.service_port(entry)}/docs")
         self.console.print(table)
-        board = mint_token(self.home / "keys", role="board", zone=DEMO_ZONE["id"], subject="demo-board-member")
-        self.console.print(f"A board token for the demo zone (8 h):\n[dim]{board}[/dim]")
+        chair = board_member_request(DEMO_BOARD[0])
+        board = mint_token(self.home / "keys", role="board", zone=DEMO_ZONE["id"], subject=chair["subject"])
+        self.console.print(f"A board token for {chair['name']} (seat 1) of the demo zone (8 h):\n[dim]{board}[/dim]")
         self.console.print("More tokens: [bold].venv/bin/ezone token --role admin --zone springfield[/bold]")
         self.console.print(f"Logs: {self.home / 'logs'}.  [bold]Ctrl-C stops everything.[/bold]")
 
@@ -240,3 +250,12 @@ class LocalZone:
                 self.postgres.stop()
         with contextlib.suppress(Exception):
             self.console.print("Stopped: services, broker and database.")
+
+
+async def _ok(request) -> httpx.Response:  # noqa: ANN001 - an awaitable httpx request
+    """Await a demo-loading request; a refusal says which call failed and why, not a traceback."""
+    response = await request
+    if response.status_code >= 400:
+        raise StackError(f"loading the demo zone: {response.request.method} {response.request.url.path} answered "
+                         f"{response.status_code}: {response.text[:500]}")
+    return response

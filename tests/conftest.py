@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from ezone_kit.devkeys import ensure_dev_keys
 
 from ezone.stack import EmbeddedBroker, EmbeddedPostgres
@@ -40,7 +43,17 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
 
 
 @pytest.fixture(scope="session")
-async def zone_stack(postgres: EmbeddedPostgres, broker: EmbeddedBroker, key_dir: Path) -> AsyncIterator[Stack]:
+def metric_reader() -> InMemoryMetricReader:
+    """Installed before any service starts, so the kit keeps this provider and tests can read its metrics."""
+    reader = InMemoryMetricReader()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    return reader
+
+
+@pytest.fixture(scope="session")
+async def zone_stack(
+    postgres: EmbeddedPostgres, broker: EmbeddedBroker, key_dir: Path, metric_reader: InMemoryMetricReader
+) -> AsyncIterator[Stack]:
     """The whole zone, shared by the tests that do not disturb it (each uses its own zone id)."""
     database_url = await new_database(postgres)
     async with running_stack(database_url, broker.bootstrap_servers, key_dir) as stack:

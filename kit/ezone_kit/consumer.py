@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .bus import DLQ_HEADER_PREFIX, Envelope, EnvelopeError, Publisher, consume_span, parse_record
+from .metrics import PlatformMetrics
 from .settings import KitSettings
 from .telemetry import trace_id_of
 from .uow import Outbox
@@ -104,6 +105,7 @@ class ConsumerWorker:
         outbox: Outbox,
         publisher: Publisher,
         settings: KitSettings,
+        metrics: PlatformMetrics | None = None,
     ) -> None:
         self.spec = spec
         self.group = spec.group(service)
@@ -117,6 +119,8 @@ class ConsumerWorker:
         self.processed = 0
         self.dead_lettered = 0
         self.duplicates_skipped = 0
+        self.lag = 0
+        self._metrics = metrics
         self.assigned = asyncio.Event()
 
     def _new_consumer(self) -> AIOKafkaConsumer:
@@ -153,6 +157,7 @@ class ConsumerWorker:
                 )
                 for partition, records in batches.items():
                     await self._process_partition(partition, records)
+                self.lag = await self._lag()
                 backoff = 0.0
             except asyncio.CancelledError:
                 raise
@@ -160,6 +165,19 @@ class ConsumerWorker:
                 backoff = min(10.0, max(0.25, backoff * 2))
                 _log.warning("consumer %s: %s; retrying in %.1fs", self.group, exc, backoff)
                 await asyncio.sleep(backoff * (0.8 + 0.4 * random.random()))
+
+    async def _lag(self) -> int:
+        assert self._consumer is not None
+        behind = 0
+        for partition in self._consumer.assignment():
+            highwater = self._consumer.highwater(partition)
+            if highwater is not None:
+                behind += max(0, highwater - await self._consumer.position(partition))
+        return behind
+
+    def _count(self, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.count_consumed(self.group, outcome)
 
     async def stop(self) -> None:
         if self._consumer is not None:
@@ -195,6 +213,7 @@ class ConsumerWorker:
         )
         if already.first() is not None:
             self.duplicates_skipped += 1
+            self._count("duplicate")
             return
         max_attempts = self._settings.ezone_consumer_max_attempts
         for attempt in range(1, max_attempts + 1):
@@ -219,6 +238,7 @@ class ConsumerWorker:
                             )
                         )
                 self.processed += 1
+                self._count("processed")
                 return
             except Exception as exc:
                 if _is_transient(exc):
@@ -246,4 +266,5 @@ class ConsumerWorker:
             dead_letter_topic(record.topic, self.group), key=record.key, value=record.value, headers=headers
         )
         self.dead_lettered += 1
+        self._count("dead_lettered")
 

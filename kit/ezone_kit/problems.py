@@ -92,6 +92,20 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return listed
 
 
+def validation_problem(errors: list[dict[str, Any]]) -> Problem:
+    """422 listing every invalid field, from pydantic-style errors (`loc`, `msg`, `type`): what FastAPI
+    finds in a request and what a service's own rules find answer in one format."""
+    listed = validation_errors(errors)
+    fields = ", ".join(e["pointer"] for e in listed[:5])
+    return Problem(
+        422,
+        f"The request has {len(listed)} invalid field(s): {fields}. Fix them and send it again.",
+        type=f"{TYPE_BASE}validation",
+        title="Invalid request",
+        errors=listed,
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
@@ -99,18 +113,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        errors = validation_errors(list(exc.errors()))
-        fields = ", ".join(e["pointer"] for e in errors[:5])
-        return problem_response(
-            Problem(
-                422,
-                f"The request has {len(errors)} invalid field(s): {fields}. Fix them and send it again.",
-                type=f"{TYPE_BASE}validation",
-                title="Invalid request",
-                errors=errors,
-            ),
-            request,
-        )
+        return problem_response(validation_problem(list(exc.errors())), request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

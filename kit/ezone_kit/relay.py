@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .bus import OutgoingRecord, Publisher
 from .db import asyncpg_dsn, outbox_notify_channel
+from .metrics import PlatformMetrics
 from .settings import KitSettings
 
 _log = logging.getLogger("ezone.relay")
@@ -31,7 +32,9 @@ HELD_ELSEWHERE_RETRY_S = 0.02
 
 
 class OutboxRelay:
-    def __init__(self, engine: AsyncEngine, schema: str, publisher: Publisher, settings: KitSettings) -> None:
+    def __init__(
+        self, engine: AsyncEngine, schema: str, publisher: Publisher, settings: KitSettings, metrics: PlatformMetrics | None = None
+    ) -> None:
         self._engine = engine
         self._schema = schema
         self._publisher = publisher
@@ -39,7 +42,9 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._held_elsewhere = False
+        self._metrics = metrics
         self.published = 0
+        self.depth = 0
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
@@ -68,6 +73,7 @@ class OutboxRelay:
                     await self._listen()
                     while await self.publish_batch():
                         pass
+                    self.depth = await outbox_depth(self._engine, self._schema)
                     backoff = 0.0
                     if loop.time() - last_cleanup > CLEANUP_EVERY_S:
                         await self.delete_expired()
@@ -148,6 +154,8 @@ class OutboxRelay:
         if failure is not None:
             raise failure
         self.published += len(records)
+        if self._metrics is not None:
+            self._metrics.count_published(len(records))
         return len(records)
 
     async def _without_keys_held_elsewhere(self, conn, rows):

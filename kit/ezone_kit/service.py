@@ -22,6 +22,7 @@ from .auth import JwksVerifier
 from .bus import Publisher
 from .consumer import ConsumerSpec, ConsumerWorker
 from .db import create_engine, session_factory
+from .metrics import PlatformMetrics, setup_metrics
 from .problems import Problem, install_problem_handlers
 from .relay import OutboxRelay
 from .settings import KitSettings
@@ -72,6 +73,7 @@ class Kit:
         self.outbox = Outbox(self.definition.metadata, self.definition.source)
         self.audit = AuditLog(self.definition.metadata)
         self.publisher = Publisher(self.settings)
+        self.metrics = PlatformMetrics(self.definition.name)
         self.verifier = JwksVerifier(
             self.settings.ezone_jwks_url, self.settings.ezone_jwt_audience, self.settings.ezone_jwt_issuer
         )
@@ -83,11 +85,13 @@ class Kit:
         instrument_engine(self.engine)
         name = self.definition.name
         if self.settings.ezone_run_relay:
-            self.relay = OutboxRelay(self.engine, self.definition.schema, self.publisher, self.settings)
+            self.relay = OutboxRelay(self.engine, self.definition.schema, self.publisher, self.settings, self.metrics)
+            self.metrics.watch_relay(self.relay)
             self.tasks.append(asyncio.create_task(self.relay.run(), name=f"{name}-relay"))
         if self.settings.ezone_run_consumers:
             for spec in self.definition.consumers:
-                worker = ConsumerWorker(name, spec, self.sessions, self.outbox, self.publisher, self.settings)
+                worker = ConsumerWorker(name, spec, self.sessions, self.outbox, self.publisher, self.settings, self.metrics)
+                self.metrics.watch_worker(worker)
                 self.workers.append(worker)
                 self.tasks.append(asyncio.create_task(worker.run(), name=f"{name}-{spec.name}-consumer"))
 
@@ -98,6 +102,7 @@ class Kit:
         await asyncio.gather(*(worker.stop() for worker in self.workers), return_exceptions=True)
         await self.publisher.stop()
         await self.engine.dispose()
+        self.metrics.close()
         self.tasks.clear()
         self.workers.clear()
 
@@ -141,6 +146,7 @@ def create_app(definition: ServiceDefinition, settings: KitSettings | None = Non
     settings = settings or definition.settings_class()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     setup_tracing(f"ezone-{definition.name}", settings)
+    setup_metrics(f"ezone-{definition.name}", settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -47,6 +47,8 @@ class KitSettings(BaseSettings):
 
     otel_service_name: str | None = None
     otel_traces_exporter: str = Field("none", description="`otlp` to export spans (OTEL_EXPORTER_OTLP_* configure it).")
+    otel_metrics_exporter: str = Field("none", description="`otlp` to export metrics (consumer lag, outbox depth, DLQ, throughput).")
+    otel_metric_export_interval: int = Field(15_000, ge=1_000, description="Milliseconds between metric exports.")
     otel_exporter_otlp_endpoint: str | None = None
 
     log_level: str = "INFO"

@@ -46,7 +46,8 @@ async def test_broker_down_during_posts_every_post_succeeds_and_every_event_arri
         for school in SCHOOLS:
             response = await plans.post(f"/zones/{zone_id}/schools", json=school, headers=admin)
             assert response.status_code == 201, response.text
-        assert await scalar(stack, "SELECT count(*) FROM plans.outbox WHERE sent_at IS NULL") == 1 + len(SCHOOLS)
+        # zone.registered and its policy version 1, then one school.registered per school
+        assert await scalar(stack, "SELECT count(*) FROM plans.outbox WHERE sent_at IS NULL") == 2 + len(SCHOOLS)
 
         await asyncio.sleep(1.0)  # let the relay fail against the dead broker at least once
         own_broker.start()
@@ -94,6 +95,7 @@ async def test_process_killed_between_commit_and_publish_still_delivers_the_even
 
     # Its own broker: a second stack on the shared one would join the shared stack's consumer groups.
     async with running_stack(database_url, own_broker.bootstrap_servers, key_dir) as stack:
-        assert await scalar(stack, "SELECT count(*) FROM plans.outbox WHERE sent_at IS NULL") == 2
+        # zone.registered, zone.policy_changed (version 1) and school.registered
+        assert await scalar(stack, "SELECT count(*) FROM plans.outbox WHERE sent_at IS NULL") == 3
         for schema in ("results", "catalog", "notifications"):
             await wait_for_count(stack, f"SELECT count(*) FROM {schema}.schools WHERE id = :id", 1, timeout_s=30, id=school_id)

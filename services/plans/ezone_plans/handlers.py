@@ -1,5 +1,14 @@
-"""Every event the plans service consumes, and what it does with it (review.completed arrives with the results service)."""
+"""Every event the plans service consumes, and what it does with it."""
 
 from ezone_kit.consumer import ConsumerSpec
+from ezone_schemas import PartnerVettingChanged, ReviewCompleted, topics
 
-consumers: list[ConsumerSpec] = []
+from .autonomy.handlers import on_partner_vetting_changed, on_review_completed
+
+consumers = [
+    ConsumerSpec(
+        name="events",
+        topics=(topics.RESULTS, topics.CATALOG),
+        handlers={ReviewCompleted: on_review_completed, PartnerVettingChanged: on_partner_vetting_changed},
+    ),
+]

@@ -10,6 +10,7 @@ from ezone_schemas.vocabulary import METRIC_RANGES, Metric, Subgroup, Subject
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Percent = Annotated[float, Field(ge=0, le=100)]
+MAX_BOARD_SIZE = 25
 
 
 class IntegrityThresholds(BaseModel):
@@ -24,10 +25,17 @@ class IntegrityThresholds(BaseModel):
 class VotingRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    board_size: Annotated[int, Field(ge=1, le=MAX_BOARD_SIZE, description="Seats on the Zone Board, numbered 1..board_size.")] = 7
     quorum: Annotated[int, Field(ge=1, description="Votes that must be cast before a plan can be decided.")] = 4
     majority: Literal["of_seated", "of_votes_cast"] = Field(
         "of_seated", description="`of_seated`: more than half of the seated members must agree (4 of 7)."
     )
+
+    @model_validator(mode="after")
+    def _quorum_fits_the_board(self) -> VotingRule:
+        if self.quorum > self.board_size:
+            raise ValueError(f"voting.quorum ({self.quorum}) cannot exceed voting.board_size ({self.board_size})")
+        return self
 
 
 class TierRules(BaseModel):

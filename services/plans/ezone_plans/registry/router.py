@@ -6,17 +6,18 @@ from typing import Annotated
 from ezone_kit.auth import CurrentPrincipal, Principal, ensure_school, ensure_zone, require_roles
 from ezone_kit.problems import Problem
 from ezone_kit.service import SessionDep, UnitOfWorkDep
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Header, Response, status
 from sqlalchemy import select
 
 from ..models import School, Zone
 from . import service
-from .schemas import SchoolIn, SchoolOut, ZoneIn, ZoneOut
+from .schemas import SchoolIn, SchoolOut, SchoolUpdate, ZoneIn, ZoneOut, ZoneUpdate
 
 router = APIRouter(prefix="/zones", tags=["registry"])
 
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 ZoneStaff = Annotated[Principal, Depends(require_roles("admin", "district"))]
+IfMatch = Annotated[str | None, Header(description="The school's `ETag` as last read; required.")]
 
 
 @router.post("", response_model=ZoneOut, status_code=status.HTTP_201_CREATED, summary="Register a zone")
@@ -38,6 +39,13 @@ async def get_zone(zone_id: str, principal: CurrentPrincipal, session: SessionDe
     return zone
 
 
+@router.patch("/{zone_id}", response_model=ZoneOut, summary="Change a zone's name, district or year conventions")
+async def update_zone(zone_id: str, body: ZoneUpdate, principal: Admin, uow: UnitOfWorkDep) -> Zone:
+    """Only the fields sent change; sending what is already there changes nothing and is not audited."""
+    ensure_zone(principal, zone_id)
+    return await service.update_zone(uow, principal, zone_id, body)
+
+
 @router.post("/{zone_id}/schools", response_model=SchoolOut, status_code=status.HTTP_201_CREATED, summary="Register a school")
 async def register_school(zone_id: str, body: SchoolIn, principal: ZoneStaff, uow: UnitOfWorkDep, response: Response) -> SchoolOut:
     """Idempotent on the school code: the same school sent again answers 200 with `created: false`."""
@@ -56,9 +64,24 @@ async def list_schools(zone_id: str, principal: CurrentPrincipal, session: Sessi
 
 
 @router.get("/{zone_id}/schools/{school_id}", response_model=SchoolOut, summary="A school")
-async def get_school(zone_id: str, school_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> SchoolOut:
+async def get_school(zone_id: str, school_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep,
+                     response: Response) -> SchoolOut:
+    """The `ETag` header is what a PATCH must send back in `If-Match`."""
     ensure_school(principal, zone_id, school_id)
     school = await session.get(School, school_id)
     if school is None or school.zone_id != zone_id:
         raise Problem(404, f"School {school_id} was not found in zone {zone_id!r}.")
+    response.headers["ETag"] = service.school_etag(school)
+    return service.school_out(school, created=False)
+
+
+@router.patch("/{zone_id}/schools/{school_id}", response_model=SchoolOut, summary="Change a school's name, grade span or enrollment")
+async def update_school(zone_id: str, school_id: uuid.UUID, body: SchoolUpdate, principal: ZoneStaff, uow: UnitOfWorkDep,
+                        response: Response, if_match: IfMatch = None) -> SchoolOut:
+    """Needs `If-Match` with the ETag of a GET (428 without, 412 when someone changed the school since).
+    A change announces `school.updated` with the school's full new state; a PATCH that changes nothing
+    (such as a retry of one that succeeded) answers 200 and announces nothing."""
+    ensure_zone(principal, zone_id)
+    school = await service.update_school(uow, principal, zone_id, school_id, body, if_match)
+    response.headers["ETag"] = service.school_etag(school)
     return service.school_out(school, created=False)

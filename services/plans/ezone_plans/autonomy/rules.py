@@ -1,0 +1,75 @@
+"""Earned autonomy, as pure rules over a school's review history and the zone's tier policy.
+
+A school year's status combines its subjects by the policy's weights: `meeting` when every weighted
+subject reviewed is meeting, `off_track` when off-track subjects carry at least half the weight,
+otherwise `approaching`; subjects with insufficient data do not count. The tier then follows the
+most recent consecutive school years.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ezone_schemas.vocabulary import AutonomyTier, ReviewStatus
+
+from ..policy.document import PolicyDocument
+
+
+@dataclass(frozen=True)
+class TierDecision:
+    tier: AutonomyTier
+    rule: str
+    reason: str
+
+
+def school_year_start(school_year: str) -> int:
+    return int(school_year[:4])
+
+
+def year_status(subject_statuses: Mapping[str, str], policy: PolicyDocument) -> ReviewStatus | None:
+    weights = {subject.value: weight for subject, weight in policy.subject_weights.items() if weight > 0}
+    counted = {s: ReviewStatus(v) for s, v in subject_statuses.items() if s in weights and v != ReviewStatus.INSUFFICIENT_DATA}
+    if not counted:
+        return None
+    total = sum(weights[s] for s in counted)
+    off_track = sum(weights[s] for s, v in counted.items() if v == ReviewStatus.OFF_TRACK)
+    if all(v == ReviewStatus.MEETING for v in counted.values()):
+        return ReviewStatus.MEETING
+    if off_track * 2 >= total:
+        return ReviewStatus.OFF_TRACK
+    return ReviewStatus.APPROACHING
+
+
+def recent_run(statuses_by_year: Mapping[str, ReviewStatus | None], wanted: ReviewStatus, length: int) -> list[str] | None:
+    """The last `length` consecutive school years if each had the `wanted` status, else None."""
+    years = sorted(statuses_by_year, key=school_year_start)[-length:]
+    if len(years) < length:
+        return None
+    consecutive = all(school_year_start(b) - school_year_start(a) == 1 for a, b in zip(years, years[1:]))
+    if consecutive and all(statuses_by_year[y] == wanted for y in years):
+        return years
+    return None
+
+
+def decide_tier(history: Mapping[str, Mapping[str, str]], policy: PolicyDocument) -> TierDecision:
+    """`history`: school year → subject → review status (the latest review of each)."""
+    by_year = {year: year_status(subjects, policy) for year, subjects in history.items()}
+    by_year = {year: status for year, status in by_year.items() if status is not None}
+    rules = policy.tiers
+    meeting = recent_run(by_year, ReviewStatus.MEETING, rules.full_after_years_meeting)
+    if meeting:
+        return TierDecision(AutonomyTier.FULL, f"tiers.full_after_years_meeting = {rules.full_after_years_meeting}",
+                            f"meeting its goals in {_years(meeting)}")
+    off_track = recent_run(by_year, ReviewStatus.OFF_TRACK, rules.intensive_after_years_off_track)
+    if off_track:
+        return TierDecision(AutonomyTier.INTENSIVE_SUPPORT,
+                            f"tiers.intensive_after_years_off_track = {rules.intensive_after_years_off_track}",
+                            f"off track in {_years(off_track)}")
+    latest = max(by_year, key=school_year_start, default=None)
+    detail = f"{latest} was {by_year[latest].value.replace('_', ' ')}" if latest else "no reviewed year yet"
+    return TierDecision(AutonomyTier.STANDARD, "default", f"neither rule applies ({detail})")
+
+
+def _years(years: list[str]) -> str:
+    return " and ".join(years) if len(years) == 2 else ", ".join(years)

@@ -1,0 +1,55 @@
+"""Earned-autonomy rules, without a database."""
+
+from __future__ import annotations
+
+from ezone_plans.autonomy.rules import decide_tier, year_status
+from ezone_plans.policy.document import PolicyDocument, TierRules
+from ezone_schemas.vocabulary import AutonomyTier, ReviewStatus
+
+POLICY = PolicyDocument()
+ALL_MEETING = {"ELA": "meeting", "MATH": "meeting", "SCI": "meeting"}
+ALL_OFF = {"ELA": "off_track", "MATH": "off_track", "SCI": "off_track"}
+
+
+def test_two_consecutive_years_meeting_earn_full_autonomy():
+    decision = decide_tier({"2023-24": ALL_MEETING, "2024-25": ALL_MEETING}, POLICY)
+    assert decision.tier == AutonomyTier.FULL
+    assert decision.reason == "meeting its goals in 2023-24 and 2024-25"
+    assert decision.rule == "tiers.full_after_years_meeting = 2"
+
+
+def test_two_years_meeting_with_a_gap_between_them_do_not_earn_full_autonomy():
+    assert decide_tier({"2022-23": ALL_MEETING, "2024-25": ALL_MEETING}, POLICY).tier == AutonomyTier.STANDARD
+
+
+def test_off_track_two_years_running_means_intensive_support():
+    decision = decide_tier({"2023-24": ALL_OFF, "2024-25": ALL_OFF}, POLICY)
+    assert decision.tier == AutonomyTier.INTENSIVE_SUPPORT
+    assert "off track in 2023-24 and 2024-25" == decision.reason
+
+
+def test_a_single_good_year_after_off_track_years_returns_the_school_to_standard():
+    history = {"2022-23": ALL_OFF, "2023-24": ALL_OFF, "2024-25": ALL_MEETING}
+    decision = decide_tier(history, POLICY)
+    assert decision.tier == AutonomyTier.STANDARD
+    assert "2024-25 was meeting" in decision.reason
+
+
+def test_the_rule_lengths_come_from_the_zone_policy():
+    three_years = POLICY.model_copy(update={"tiers": TierRules(full_after_years_meeting=3)})
+    history = {"2023-24": ALL_MEETING, "2024-25": ALL_MEETING}
+    assert decide_tier(history, three_years).tier == AutonomyTier.STANDARD
+    assert decide_tier({"2022-23": ALL_MEETING, **history}, three_years).tier == AutonomyTier.FULL
+
+
+def test_year_status_weighs_subjects_and_ignores_insufficient_data():
+    # Science weighs 0.5: off track in science alone is not off track overall.
+    assert year_status({"ELA": "meeting", "MATH": "meeting", "SCI": "off_track"}, POLICY) == ReviewStatus.APPROACHING
+    assert year_status({"ELA": "off_track", "MATH": "meeting"}, POLICY) == ReviewStatus.OFF_TRACK
+    assert year_status({"ELA": "meeting", "MATH": "insufficient_data"}, POLICY) == ReviewStatus.MEETING
+    assert year_status({"ELA": "insufficient_data"}, POLICY) is None
+
+
+def test_no_reviewed_year_keeps_the_standard_tier():
+    decision = decide_tier({}, POLICY)
+    assert (decision.tier, decision.reason) == (AutonomyTier.STANDARD, "neither rule applies (no reviewed year yet)")
