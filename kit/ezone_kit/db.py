@@ -92,6 +92,17 @@ def service_metadata(schema: str) -> MetaData:
         Index("ix_audit_log_zone_school", "zone_id", "school_id"),
         info=KIT_MANAGED,
     )
+    Table(
+        "idempotency_keys",
+        metadata,
+        Column("scope", Text, primary_key=True),
+        Column("key", Text, primary_key=True),
+        Column("request_digest", Text, nullable=False),
+        Column("resource_id", Text),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Index("ix_idempotency_keys_created_at", "created_at"),
+        info=KIT_MANAGED,
+    )
     return metadata
 
 

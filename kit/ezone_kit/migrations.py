@@ -38,6 +38,16 @@ def create_kit_tables_v1(op, schema: str) -> None:  # noqa: ANN001 - alembic's o
     )
 
 
+def create_idempotency_keys_v1(op, schema: str) -> None:  # noqa: ANN001
+    """The kit's Idempotency-Key store (see ezone_kit.idempotency)."""
+    metadata = service_metadata(schema)
+    metadata.create_all(op.get_bind(), tables=[metadata.tables[f"{schema}.idempotency_keys"]])
+
+
+def drop_idempotency_keys_v1(op, schema: str) -> None:  # noqa: ANN001
+    op.drop_table("idempotency_keys", schema=schema)
+
+
 def drop_kit_tables_v1(op, schema: str) -> None:  # noqa: ANN001
     op.execute(f"DROP TRIGGER IF EXISTS outbox_inserted ON {schema}.outbox")
     op.execute(f"DROP FUNCTION IF EXISTS {schema}.notify_outbox()")

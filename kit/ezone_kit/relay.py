@@ -176,6 +176,7 @@ class OutboxRelay:
         return [row for row in rows if row.key not in blocked] if blocked else rows
 
     async def delete_expired(self) -> int:
+        """Housekeeping: sent events past their retention, and Idempotency-Keys past theirs."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 text(
@@ -183,6 +184,10 @@ class OutboxRelay:
                     f" AND sent_at < now() - make_interval(secs => :seconds)"
                 ),
                 {"seconds": self._settings.ezone_outbox_retention_hours * 3600},
+            )
+            await conn.execute(
+                text(f"DELETE FROM {self._schema}.idempotency_keys WHERE created_at < now() - make_interval(secs => :seconds)"),
+                {"seconds": self._settings.ezone_idempotency_retention_hours * 3600},
             )
         return result.rowcount or 0
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .auth import JwksVerifier
 from .bus import Publisher
 from .consumer import ConsumerSpec, ConsumerWorker
+from .idempotency import IdempotencyKeys
 from .db import create_engine, session_factory
 from .metrics import PlatformMetrics, setup_metrics
 from .problems import Problem, install_problem_handlers
@@ -72,6 +73,7 @@ class Kit:
         self.sessions = session_factory(self.engine)
         self.outbox = Outbox(self.definition.metadata, self.definition.source)
         self.audit = AuditLog(self.definition.metadata)
+        self.idempotency = IdempotencyKeys(self.definition.metadata)
         self.publisher = Publisher(self.settings)
         self.metrics = PlatformMetrics(self.definition.name)
         self.verifier = JwksVerifier(
@@ -79,7 +81,7 @@ class Kit:
         )
 
     def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, self.outbox, self.audit)
+        return UnitOfWork(self.sessions, self.outbox, self.audit, self.idempotency)
 
     async def start(self) -> None:
         instrument_engine(self.engine)

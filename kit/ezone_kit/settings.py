@@ -41,6 +41,7 @@ class KitSettings(BaseSettings):
     ezone_relay_batch_size: int = Field(500, ge=1)
     ezone_relay_poll_interval_s: float = Field(1.0, gt=0, description="Fallback poll when no NOTIFY arrives.")
     ezone_outbox_retention_hours: float = Field(168.0, ge=0, description="How long sent outbox rows are kept for replay.")
+    ezone_idempotency_retention_hours: float = Field(24.0, ge=0, description="How long an Idempotency-Key is remembered.")
     ezone_consumer_max_attempts: int = Field(5, ge=1, description="Attempts before an event goes to the DLQ.")
     ezone_consumer_retry_backoff_s: float = Field(0.2, ge=0)
     ezone_consumer_batch_size: int = Field(500, ge=1)

@@ -11,6 +11,7 @@ from sqlalchemy import MetaData, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .auth import Principal
+from .idempotency import IdempotencyKeys
 from .telemetry import current_trace_headers, current_trace_id
 
 
@@ -83,10 +84,11 @@ class AuditLog:
 class UnitOfWork:
     """`async with uow: ...; uow.emit(event); await uow.commit()` — nothing is written unless committed."""
 
-    def __init__(self, sessions: async_sessionmaker, outbox: Outbox, audit: AuditLog) -> None:
+    def __init__(self, sessions: async_sessionmaker, outbox: Outbox, audit: AuditLog, idempotency: IdempotencyKeys) -> None:
         self._sessions = sessions
         self._outbox = outbox
         self._audit = audit
+        self.idempotency = idempotency
         self._events: list[Event] = []
         self.session: AsyncSession
 

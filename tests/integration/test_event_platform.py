@@ -217,3 +217,14 @@ async def test_relay_deletes_sent_events_after_the_retention_period_and_keeps_th
     async with engine.connect() as conn:
         kept = set((await conn.execute(text(f"SELECT key FROM {SCHEMA}.outbox"))).scalars())
     assert kept == {rows[1]["key"], rows[2]["key"]}
+
+
+async def test_housekeeping_forgets_idempotency_keys_after_their_retention_period(kit_env):
+    engine = kit_env["engine"]
+    async with engine.begin() as conn:
+        await conn.execute(text(f"INSERT INTO {SCHEMA}.idempotency_keys (scope, key, request_digest, created_at)"
+                                " VALUES ('s', 'old', 'd', now() - interval '2 days'), ('s', 'new', 'd', now())"))
+    settings = kit_env["settings"].model_copy(update={"ezone_idempotency_retention_hours": 24})
+    await OutboxRelay(engine, SCHEMA, kit_env["publisher"], settings).delete_expired()
+    async with engine.connect() as conn:
+        assert set((await conn.execute(text(f"SELECT key FROM {SCHEMA}.idempotency_keys"))).scalars()) == {"new"}

@@ -15,7 +15,8 @@ import psutil
 import pytest
 from ezone_kit.devkeys import mint_token
 
-from ezone.demo import DEMO_SCHOOL_SPANS
+from ezone.demo import DEMO_BOARD, DEMO_SCHOOL_SPANS, board_member_request
+from ezone.local import DEMO_APPROVED_PLANS
 from ezone.services import SERVICES
 from ezone.stack import free_port, port_open
 
@@ -60,13 +61,32 @@ def stop_with_ctrl_c(process: subprocess.Popen, log: Path, home: Path) -> None:
     assert "Stopped: services, broker and database." in log.read_text()
 
 
-def leftover_processes(home: Path, ports: list[int]) -> list[str]:
+def leftover_processes(home: Path, ports: list[int], grace_s: float = 10.0) -> list[str]:
+    """What still runs after `grace_s`: a postmaster removes its pid file (ending pg_ctl's wait) just before it exits."""
+    deadline = time.monotonic() + grace_s
+    while (found := _matching_processes(home, ports)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found
+
+
+def _matching_processes(home: Path, ports: list[int]) -> list[str]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = " ".join(proc.info["cmdline"] or [])
         if str(home) in cmdline or any(f"--port {p}" in cmdline or f":{p}" in cmdline for p in ports):
             found.append(cmdline)
     return found
+
+
+def assert_demo_governance(home: Path, port_base: int) -> None:
+    """A seated board of seven, and 2025-26 plans: six approved, four waiting for seat 1's vote."""
+    chair = {"Authorization": f"Bearer {mint_token(home / 'keys', role='board', zone='springfield', subject=board_member_request(DEMO_BOARD[0])['subject'])}"}
+    plans = f"http://127.0.0.1:{port_base}/zones/springfield"
+    members = httpx.get(f"{plans}/board-members", headers=chair).json()
+    assert sorted((m["seat"], m["appointed_by"]) for m in members) == [(1, "district"), (2, "district"), (3, "district"),
+                                                                      (4, "state"), (5, "state"), (6, "state"), (7, "state")]
+    awaiting = httpx.get(f"{plans}/plans", params={"status": "submitted"}, headers=chair).json()
+    assert len(awaiting) == 10 - DEMO_APPROVED_PLANS
 
 
 def test_ezone_up_serves_four_ready_services_with_the_demo_zone_and_ctrl_c_leaves_nothing_running(tmp_path):
@@ -86,6 +106,7 @@ def test_ezone_up_serves_four_ready_services_with_the_demo_zone_and_ctrl_c_leave
         board = {"Authorization": f"Bearer {mint_token(home / 'keys', role='board', zone='springfield')}"}
         schools = httpx.get(f"http://127.0.0.1:{port_base}/zones/springfield/schools", headers=board).json()
         assert sorted(s["code"] for s in schools) == sorted(code.zfill(8) for code in DEMO_SCHOOL_SPANS)
+        assert_demo_governance(home, port_base)
         deadline = time.monotonic() + 20
         while len(httpx.get(f"http://127.0.0.1:{port_base + 1}/zones/springfield/schools", headers=board).json()) < 10:
             assert time.monotonic() < deadline, "the results service never projected the demo schools"
@@ -93,9 +114,8 @@ def test_ezone_up_serves_four_ready_services_with_the_demo_zone_and_ctrl_c_leave
     finally:
         if process.poll() is None:
             stop_with_ctrl_c(process, log, home)
-    time.sleep(0.5)
-    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert leftover_processes(home, ports) == []
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
 
     # A second run reuses the data and re-publishes what the memory-only broker lost.
     process, log = start_up(home, port_base, broker_port)
@@ -103,6 +123,7 @@ def test_ezone_up_serves_four_ready_services_with_the_demo_zone_and_ctrl_c_leave
         wait_for_output(process, log, "Ctrl-C stops everything", timeout_s=60)
         output = log.read_text()
         assert "10 schools (0 new)" in output
+        assert_demo_governance(home, port_base)
         assert "Re-publishing" in output
     finally:
         if process.poll() is None:

@@ -3,7 +3,6 @@ and commits the change with its events and audit entries through the unit of wor
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -11,8 +10,8 @@ from datetime import UTC, date, datetime
 from itertools import chain
 from typing import Any
 
-import orjson
 from ezone_kit.auth import Principal
+from ezone_kit.idempotency import request_digest
 from ezone_kit.problems import Problem, validation_problem
 from ezone_kit.uow import UnitOfWork
 from ezone_schemas import PlanApproved, PlanReturned, PlanSubmitted
@@ -23,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..board.service import seated_members
-from ..models import Base, BoardMember, PartnerRecord, Plan, PlanVersion, School, Vote, Zone
+from ..models import BoardMember, PartnerRecord, Plan, PlanVersion, School, Vote, Zone
 from ..policy.document import PolicyDocument
 from ..policy.service import current_policy
 from .rules import (
@@ -60,7 +59,6 @@ from .schemas import (
 DECIDED_STATUSES = frozenset({VersionStatus.APPROVED, VersionStatus.RETURNED, VersionStatus.SUPERSEDED})
 _PAST_TENSE = {Action.EDIT: "edited", Action.SUBMIT: "submitted", Action.VOTE: "voted on", Action.APPROVE: "approved",
                Action.RETURN: "returned", Action.AMEND: "amended", Action.SUPERSEDE: "superseded"}
-_AUDIT_LOG = Base.metadata.tables[f"{Base.metadata.schema}.audit_log"]
 
 
 def _now() -> datetime:
@@ -198,15 +196,16 @@ async def _audit(uow: UnitOfWork, actor: Principal, state: PlanState, action: st
                     school_id=str(state.plan.school_id), before=before, after=after)
 
 
-def _request_digest(body: PlanCreate) -> str:
-    return hashlib.sha256(orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
 async def create_plan(uow: UnitOfWork, actor: Principal, zone_id: str, school_id: uuid.UUID, body: PlanCreate,
                       idempotency_key: str | None) -> tuple[PlanView, bool]:
-    """Version 1 as a draft. The same body re-sent with the same Idempotency-Key finds the plan it created (False)."""
+    """Version 1 as a draft. The same body re-sent with the same Idempotency-Key answers with the plan it created (False)."""
     session = uow.session
     school = await _school(session, zone_id, school_id)
+    scope = f"plan.create/{zone_id}/{school.id}/{actor.subject}"
+    if idempotency_key is not None:
+        replay = await uow.idempotency.claim(session, scope, idempotency_key, request_digest(body.model_dump(mode="json")))
+        if replay is not None:
+            return await plan_view(session, actor, await _load(session, zone_id, school.id, body.school_year)), False
     policy_version, policy = await current_policy(session, zone_id)
     _raise_if_invalid(await _goal_errors(session, zone_id, body.school_year, body.goals, policy))
     # ON CONFLICT DO NOTHING: of simultaneous creates one inserts, the others wait for it and find its row.
@@ -214,9 +213,11 @@ async def create_plan(uow: UnitOfWork, actor: Principal, zone_id: str, school_id
         pg_insert(Plan).values(id=uuid.uuid4(), zone_id=zone_id, school_id=school.id, school_year=body.school_year)
         .on_conflict_do_nothing(index_elements=[Plan.school_id, Plan.school_year]).returning(Plan)
     )).scalar_one_or_none()
-    digest = _request_digest(body)
     if plan is None:
-        return await _replayed_create(session, actor, school, body.school_year, idempotency_key, digest), False
+        existing = await _load(session, zone_id, school.id, body.school_year)
+        raise Problem(409, f"School {school.code} already has a plan for {body.school_year} (plan {existing.plan.id}); "
+                           f"change it with PUT /zones/{zone_id}/schools/{school.id}/plans/{body.school_year}.",
+                      plan_id=str(existing.plan.id))
     now = _now()
     version = PlanVersion(id=uuid.uuid4(), plan_id=plan.id, version=1, status=VersionStatus.DRAFT, revision=1,
                           content=_stored_content(body, earlier_goals=()), amendment=False, automatic=False,
@@ -224,29 +225,11 @@ async def create_plan(uow: UnitOfWork, actor: Principal, zone_id: str, school_id
     session.add(version)
     await session.flush()
     state = PlanState(school, plan, [version])
-    # The creating request's key and digest are kept with its audit entry: a retry is recognised by them.
-    await _audit(uow, actor, state, "plan.created",
-                 after={**_snapshot(version, content=True), "idempotency_key": idempotency_key, "request_digest": digest})
+    await _audit(uow, actor, state, "plan.created", after=_snapshot(version, content=True))
+    if idempotency_key is not None:
+        await uow.idempotency.record(session, scope, idempotency_key, str(plan.id))
     await uow.commit()
     return await plan_view(session, actor, state), True
-
-
-async def _replayed_create(session: AsyncSession, actor: Principal, school: School, school_year: str,
-                           idempotency_key: str | None, digest: str) -> PlanView:
-    state = await _load(session, school.zone_id, school.id, school_year)
-    created = (await session.execute(
-        select(_AUDIT_LOG.c.after).where(_AUDIT_LOG.c.entity == "plan", _AUDIT_LOG.c.entity_id == str(state.plan.id),
-                                         _AUDIT_LOG.c.action == "plan.created")
-    )).scalar_one()
-    if idempotency_key is not None and created.get("idempotency_key") == idempotency_key:
-        if created.get("request_digest") == digest:
-            return await plan_view(session, actor, state)
-        reason = f"Idempotency-Key {idempotency_key!r} created it with another body; "
-    else:
-        reason = ""
-    raise Problem(409, f"School {school.code} already has a plan for {school_year} (plan {state.plan.id}); {reason}"
-                       f"change it with PUT /zones/{school.zone_id}/schools/{school.id}/plans/{school_year}.",
-                  plan_id=str(state.plan.id))
 
 
 async def edit_plan(uow: UnitOfWork, actor: Principal, zone_id: str, school_id: uuid.UUID, school_year: str,
