@@ -16,6 +16,7 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from .importing import import_app
 from .local import LocalZone, cli_settings, home_dir
 from .services import SERVICES, all_topics
 from .stack import StackError
@@ -29,6 +30,7 @@ topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(topics_app, name="topics")
+app.add_typer(import_app, name="import")
 console = Console()
 
 SERVICE_NAMES = [entry.name for entry in SERVICES]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -42,6 +42,8 @@ class ServiceDefinition:
     metadata: MetaData  # from ezone_kit.db.service_metadata(schema)
     routers: Sequence[APIRouter] = ()
     consumers: Sequence[ConsumerSpec] = ()
+    # Long-running workers of the service (e.g. the review engine); they run where the consumers run.
+    workers: Sequence[Callable[[Kit], Awaitable[None]]] = ()
     settings_class: type[KitSettings] = KitSettings
 
     @property
@@ -96,6 +98,8 @@ class Kit:
                 self.metrics.watch_worker(worker)
                 self.workers.append(worker)
                 self.tasks.append(asyncio.create_task(worker.run(), name=f"{name}-{spec.name}-consumer"))
+            for run_worker in self.definition.workers:
+                self.tasks.append(asyncio.create_task(run_worker(self), name=f"{name}-{run_worker.__name__}"))
 
     async def stop(self) -> None:
         for task in self.tasks:

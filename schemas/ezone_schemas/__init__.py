@@ -16,10 +16,10 @@ from .plans import (
     ZonePolicyChanged,
     ZoneRegistered,
 )
-from .results import ReviewCompleted
+from .results import ResultsPosted, ReviewCompleted
 
 __all__ = [
     "EVENT_TYPES", "Event", "event_class", "catalog", "plans", "results", "topics", "vocabulary",
-    "PartnerVettingChanged", "PlanApproved", "PlanReturned", "PlanSubmitted", "ReviewCompleted",
+    "PartnerVettingChanged", "PlanApproved", "PlanReturned", "PlanSubmitted", "ResultsPosted", "ReviewCompleted",
     "SchoolRegistered", "SchoolTierChanged", "SchoolUpdated", "ZonePolicyChanged", "ZoneRegistered",
 ]

@@ -12,6 +12,23 @@ from .base import Event
 from .vocabulary import Metric, ReviewStatus, Subgroup, Subject
 
 
+class ResultsPosted(Event):
+    ce_type = "org.ezone.results.results.posted.v1"
+    topic = topics.RESULTS
+    summary = "A batch stored new or corrected results for one school, assessment subject and school year."
+
+    zone_id: str
+    school_id: UUID
+    school_year: str
+    subject: Subject
+    assessment_identifiers: list[str] = Field(description="The assessments of this subject the batch touched.")
+    batch_id: UUID
+    source: str = Field(description="json, csv, edfi or mcas.")
+    rows_inserted: int
+    rows_updated: int
+    posted_at: datetime
+
+
 class SubgroupMetrics(BaseModel):
     subgroup: Subgroup
     n_tested: int

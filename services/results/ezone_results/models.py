@@ -1,7 +1,198 @@
-"""The results service's tables (schema `results`)."""
+"""The results service's tables (schema `results`).
+
+Student identifiers are pseudonymous (the SIS's own opaque id); no names are stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
 from ezone_kit.db import service_metadata
 from ezone_kit.directory import school_directory_table
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    Numeric,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-metadata = service_metadata("results")
+
+class Base(DeclarativeBase):
+    metadata = service_metadata("results")
+    type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}
+
+
+metadata = Base.metadata
 schools = school_directory_table(metadata)
+
+
+class ZonePolicyRecord(Base):
+    """Every policy version of every zone, from zone.policy_changed: a review names the one it used."""
+
+    __tablename__ = "zone_policies"
+
+    zone_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document: Mapped[dict[str, Any]]
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApprovedPlan(Base):
+    """The approved plan per school and year, from plan.approved: the goals a review checks."""
+
+    __tablename__ = "approved_plans"
+
+    school_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    school_year: Mapped[str] = mapped_column(Text, primary_key=True)
+    zone_id: Mapped[str] = mapped_column(Text)
+    plan_id: Mapped[uuid.UUID]
+    version: Mapped[int] = mapped_column(Integer)
+    goals: Mapped[list[Any]]
+    approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IngestBatch(Base):
+    """One request or upload: what came in, what it changed, and the rows it refused."""
+
+    __tablename__ = "ingest_batches"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    zone_id: Mapped[str] = mapped_column(Text, index=True)
+    source: Mapped[str] = mapped_column(Text)  # json | csv | edfi | mcas
+    status: Mapped[str] = mapped_column(Text)  # receiving | processing | completed | failed
+    submitted_by: Mapped[str] = mapped_column(Text)
+    rows_received: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rows_inserted: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rows_updated: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rows_unchanged: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rows_rejected: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    errors: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StudentResult(Base):
+    """One student's result on one administration of one assessment. Natural key: zone, student,
+    assessment (namespace + identifier), school year, administration date — a re-send with the same
+    key and values changes nothing; with a new score it is a correction."""
+
+    __tablename__ = "student_results"
+    __table_args__ = (
+        UniqueConstraint("zone_id", "student_id", "assessment_namespace", "assessment_identifier", "school_year",
+                         "administration_date", name="uq_student_results_natural_key"),
+        Index("ix_student_results_school_year_subject", "school_id", "school_year", "subject"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    zone_id: Mapped[str] = mapped_column(Text)
+    school_id: Mapped[uuid.UUID]
+    student_id: Mapped[str] = mapped_column(Text)
+    assessment_namespace: Mapped[str] = mapped_column(Text)
+    assessment_identifier: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    grade: Mapped[str] = mapped_column(Text)
+    school_year: Mapped[str] = mapped_column(Text)
+    administration_date: Mapped[date] = mapped_column(Date)
+    scale_score: Mapped[Decimal | None] = mapped_column(Numeric(7, 2))
+    performance_level: Mapped[str | None] = mapped_column(Text)
+    proficient: Mapped[bool | None] = mapped_column(Boolean)
+    growth_percentile: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    # Why a student enrolled in the tested grade has no score (e.g. `absent`, `medical`, `exempt`): participation and exemption flags.
+    not_tested_reason: Mapped[str | None] = mapped_column(Text)
+    subgroups: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    edfi_identifier: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[uuid.UUID]
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Enrollment(Base):
+    """A student's enrollment at a school (entry/exit dates): participation = tested ÷ enrolled."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        UniqueConstraint("zone_id", "student_id", "school_id", "entry_date", name="uq_enrollments_natural_key"),
+        Index("ix_enrollments_school_year", "school_id", "school_year"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    zone_id: Mapped[str] = mapped_column(Text)
+    school_id: Mapped[uuid.UUID]
+    student_id: Mapped[str] = mapped_column(Text)
+    school_year: Mapped[str] = mapped_column(Text)
+    grade: Mapped[str] = mapped_column(Text)
+    entry_date: Mapped[date] = mapped_column(Date)
+    exit_date: Mapped[date | None] = mapped_column(Date)
+    subgroups: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    batch_id: Mapped[uuid.UUID]
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SchoolAggregate(Base):
+    """School-level results as states publish them (e.g. MCAS), for every school in the state — the
+    comparison group for achievement percentiles and gains — or computed for a zone school."""
+
+    __tablename__ = "school_aggregates"
+
+    school_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    school_year: Mapped[str] = mapped_column(Text, primary_key=True)
+    subject: Mapped[str] = mapped_column(Text, primary_key=True)
+    subgroup: Mapped[str] = mapped_column(Text, primary_key=True)
+    school_name: Mapped[str] = mapped_column(Text)
+    n_tested: Mapped[int | None] = mapped_column(Integer)
+    proficiency_rate: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    average_scaled_score: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
+    median_growth_percentile: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    participation_rate: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    source: Mapped[str] = mapped_column(Text)  # mcas | computed
+    batch_id: Mapped[uuid.UUID | None]
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Review(Base):
+    """A versioned accountability review of one school, school year and subject, and what it used."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("school_id", "school_year", "subject", "version"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    zone_id: Mapped[str] = mapped_column(Text, index=True)
+    school_id: Mapped[uuid.UUID]
+    school_year: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[list[Any]]
+    goals: Mapped[list[Any]]
+    flags: Mapped[list[Any]]
+    policy_version: Mapped[int | None] = mapped_column(Integer)
+    plan_version: Mapped[int | None] = mapped_column(Integer)
+    batch_ids: Mapped[list[Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ReviewRequest(Base):
+    """A pending review: results.posted events for the same school, year and subject coalesce into one row."""
+
+    __tablename__ = "review_requests"
+
+    school_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    school_year: Mapped[str] = mapped_column(Text, primary_key=True)
+    subject: Mapped[str] = mapped_column(Text, primary_key=True)
+    zone_id: Mapped[str] = mapped_column(Text)
+    batch_ids: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    reason: Mapped[str] = mapped_column(Text)  # results | plan | policy
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
