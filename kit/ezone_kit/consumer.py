@@ -175,9 +175,9 @@ class ConsumerWorker:
                 behind += max(0, highwater - await self._consumer.position(partition))
         return behind
 
-    def _count(self, outcome: str) -> None:
+    def _count(self, outcome: str, count: int = 1) -> None:
         if self._metrics is not None:
-            self._metrics.count_consumed(self.group, outcome)
+            self._metrics.count_consumed(self.group, outcome, count)
 
     async def stop(self) -> None:
         if self._consumer is not None:
@@ -189,67 +189,117 @@ class ConsumerWorker:
         try:
             async with self._sessions() as session:
                 async with session.begin():
-                    for record in records:
-                        await self._process_record(session, record)
+                    await self._process_batch(session, records)
         except Exception:
             # Nothing of this batch is committed: read it again from its first record.
             self._consumer.seek(partition, records[0].offset)
             raise
         await self._consumer.commit({partition: records[-1].offset + 1})
 
-    async def _process_record(self, session: AsyncSession, record: ConsumerRecord) -> None:
-        try:
-            envelope = parse_record(record, self._handlers)
-        except EnvelopeError as exc:
-            await self._dead_letter(record, exc, attempts=1)
+    async def _process_batch(self, session: AsyncSession, records: Sequence[ConsumerRecord]) -> None:
+        pending: list[tuple[ConsumerRecord, Envelope, Handler]] = []
+        for record in records:
+            try:
+                envelope = parse_record(record, self._handlers)
+            except EnvelopeError as exc:
+                await self._dead_letter(record, exc, attempts=1)
+                continue
+            handler = self._handlers.get(envelope.type)
+            if handler is not None:  # others are events on this topic that this consumer does not need
+                pending.append((record, envelope, handler))
+        if not pending:
             return
-        handler = self._handlers.get(envelope.type)
-        if handler is None:
-            return  # an event on this topic that this consumer does not need
-        already = await session.execute(
-            select(self._inbox.c.event_id).where(
-                self._inbox.c.consumer == self.group, self._inbox.c.event_id == envelope.id
-            )
+        seen = set(
+            (
+                await session.execute(
+                    select(self._inbox.c.event_id).where(
+                        self._inbox.c.consumer == self.group,
+                        self._inbox.c.event_id.in_([envelope.id for _, envelope, _ in pending]),
+                    )
+                )
+            ).scalars()
         )
-        if already.first() is not None:
-            self.duplicates_skipped += 1
-            self._count("duplicate")
+        fresh = []
+        for item in pending:
+            if item[1].id in seen:
+                self.duplicates_skipped += 1
+                self._count("duplicate")
+                continue
+            seen.add(item[1].id)  # the same event twice in one batch
+            fresh.append(item)
+        if not fresh:
             return
+        # Fast path: the whole batch under one savepoint, inbox and outbox rows written in bulk.
+        failed_first_attempt = None
+        try:
+            async with session.begin_nested():
+                inbox_rows: list[dict[str, Any]] = []
+                outbox_rows: list[dict[str, Any]] = []
+                for _, envelope, handler in fresh:
+                    context = HandlerContext(envelope, session, self._outbox)
+                    with consume_span(envelope, self.group) as span:
+                        failed_first_attempt = envelope.id
+                        await handler(context)
+                        failed_first_attempt = None
+                        outbox_rows += self._outbox.rows(context._emitted)  # inside the span: rows carry its trace
+                        inbox_rows.append(self._inbox_row(envelope, span))
+                await self._outbox.insert_rows(session, outbox_rows)
+                await session.execute(pg_insert(self._inbox), inbox_rows)
+        except Exception as exc:
+            if _is_transient(exc):
+                raise
+            fast_path_error = exc
+            _log.info("consumer %s: a batch of %d failed (%s); handling its events one by one", self.group, len(fresh), exc)
+        else:
+            self.processed += len(fresh)
+            self._count("processed", len(fresh))
+            return
+        for record, envelope, handler in fresh:
+            # The event whose handler failed in the fast path has used its first attempt.
+            first_attempt = 2 if envelope.id == failed_first_attempt else 1
+            if first_attempt > self._settings.ezone_consumer_max_attempts:
+                await self._dead_letter(record, fast_path_error, attempts=1)
+                continue
+            await self._process_with_retries(session, record, envelope, handler, first_attempt)
+
+    def _inbox_row(self, envelope: Envelope, span: Any) -> dict[str, Any]:
+        span_context = span.get_span_context()
+        return {
+            "consumer": self.group,
+            "event_id": envelope.id,
+            "ce_type": envelope.type,
+            "topic": envelope.topic,
+            "partition": envelope.partition,
+            "offset": envelope.offset,
+            "trace_id": format(span_context.trace_id, "032x") if span_context.is_valid else trace_id_of(envelope.traceparent),
+        }
+
+    async def _process_with_retries(
+        self, session: AsyncSession, record: ConsumerRecord, envelope: Envelope, handler: Handler, first_attempt: int
+    ) -> None:
+        """One event in its own savepoint, retried with backoff, dead-lettered after the last attempt."""
         max_attempts = self._settings.ezone_consumer_max_attempts
-        for attempt in range(1, max_attempts + 1):
+        for attempt in range(first_attempt, max_attempts + 1):
+            if attempt > 1:
+                await asyncio.sleep(self._settings.ezone_consumer_retry_backoff_s * 2 ** (attempt - 2))
             context = HandlerContext(envelope, session, self._outbox)
             try:
                 with consume_span(envelope, self.group) as span:
                     async with session.begin_nested():
                         await handler(context)
                         await self._outbox.add(session, context._emitted)
-                        await session.execute(
-                            pg_insert(self._inbox)
-                            .values(
-                                consumer=self.group,
-                                event_id=envelope.id,
-                                ce_type=envelope.type,
-                                topic=envelope.topic,
-                                partition=envelope.partition,
-                                offset=envelope.offset,
-                                trace_id=format(span.get_span_context().trace_id, "032x")
-                                if span.get_span_context().is_valid
-                                else trace_id_of(envelope.traceparent),
-                            )
-                        )
+                        await session.execute(pg_insert(self._inbox).values(self._inbox_row(envelope, span)))
                 self.processed += 1
                 self._count("processed")
                 return
             except Exception as exc:
                 if _is_transient(exc):
                     raise
-                if attempt == max_attempts:
+                if attempt >= max_attempts:
                     _log.error("consumer %s: event %s failed %d times, dead-lettering: %s", self.group, envelope.id, attempt, exc)
                     await self._dead_letter(record, exc, attempts=attempt)
                     return
-                delay = self._settings.ezone_consumer_retry_backoff_s * 2 ** (attempt - 1)
-                _log.warning("consumer %s: event %s attempt %d failed (%s); retrying in %.2fs", self.group, envelope.id, attempt, exc, delay)
-                await asyncio.sleep(delay)
+                _log.warning("consumer %s: event %s attempt %d failed (%s); retrying", self.group, envelope.id, attempt, exc)
 
     async def _dead_letter(self, record: ConsumerRecord, exc: BaseException, attempts: int) -> None:
         headers = [(name, value) for name, value in (record.headers or ()) if not name.startswith(DLQ_HEADER_PREFIX)]

@@ -41,11 +41,13 @@ class Outbox:
         ]
 
     async def add(self, session: AsyncSession, events: list[Event]) -> list[uuid.UUID]:
-        if not events:
-            return []
         rows = self.rows(events)
-        await session.execute(insert(self.table), rows)
+        await self.insert_rows(session, rows)
         return [row["id"] for row in rows]
+
+    async def insert_rows(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await session.execute(insert(self.table), rows)
 
 
 class AuditLog:

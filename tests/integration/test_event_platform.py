@@ -228,3 +228,24 @@ async def test_housekeeping_forgets_idempotency_keys_after_their_retention_perio
     await OutboxRelay(engine, SCHEMA, kit_env["publisher"], settings).delete_expired()
     async with engine.connect() as conn:
         assert set((await conn.execute(text(f"SELECT key FROM {SCHEMA}.idempotency_keys"))).scalars()) == {"new"}
+
+
+async def test_with_a_single_attempt_allowed_a_failing_event_goes_straight_to_the_dlq_and_the_rest_are_processed(kit_env):
+    kit_env["settings"] = kit_env["settings"].model_copy(update={"ezone_consumer_max_attempts": 1})
+    attempts: Counter = Counter()
+    worker = counting_worker(kit_env, attempts, poison_codes={"POISON"})
+    task = asyncio.create_task(worker.run())
+    try:
+        topic = kit_env["topic"]
+        events = [school_event("POISON"), *(school_event("POISON").model_copy(update={"code": f"C{i}"}) for i in range(3))]
+        await kit_env["publisher"].publish([record(topic, e) for e in events])
+
+        async def settled() -> bool:
+            return worker.dead_lettered == 1 and worker.processed == 3
+
+        await wait_for(settled, 20, what="one dead letter and three processed events")
+        assert attempts["POISON"] == 1
+        assert await counter_values(kit_env) == {"C0": 1, "C1": 1, "C2": 1}
+    finally:
+        task.cancel()
+        await worker.stop()
