@@ -66,13 +66,17 @@ def token(
     school: Annotated[list[str] | None, typer.Option(help="A school id the token acts for (repeat; required for school and sis).")] = None,
     subject: Annotated[str | None, typer.Option(help="The `sub` claim (who this is).")] = None,
     hours: Annotated[float, typer.Option(help="Lifetime in hours.")] = 8.0,
+    partner: Annotated[str | None, typer.Option(help="The partner organisation id a partner token acts for (required for partner).")] = None,
 ) -> None:
     """Mint a development token signed by the local key (.ezone/keys)."""
     if role not in ROLES:
         raise typer.BadParameter(f"unknown role {role!r}; use one of {', '.join(ROLES)}", param_hint="--role")
     if role in ("school", "sis") and not school:
         raise typer.BadParameter(f"a {role} token acts for specific schools: add --school <school id>", param_hint="--school")
-    print(mint_token(home_dir() / "keys", role=role, zone=zone, schools=school, subject=subject, ttl_seconds=int(hours * 3600)))
+    if (role == "partner") != (partner is not None):
+        raise typer.BadParameter("a partner token, and only a partner token, needs --partner <partner id>", param_hint="--partner")
+    print(mint_token(home_dir() / "keys", role=role, zone=zone, schools=school, subject=subject,
+                     ttl_seconds=int(hours * 3600), partner_id=partner))
 
 
 @app.command()

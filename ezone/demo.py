@@ -12,6 +12,7 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 DEMO_ZONE = {"id": "springfield", "name": "Springfield Empowerment Zone Partnership", "district": "Springfield Public Schools"}
@@ -165,3 +166,93 @@ def plan_request(school: DemoSchool) -> dict:
         },
         "goals": goals,
     }
+
+
+# The demo catalog: what the district provides (four non-optional services every school gets, three it may buy)
+# and four partner organisations (fictional) at different stages of vetting. Ids are deterministic so plans'
+# line items and re-runs of `ezone up` find the same records.
+def _demo_id(kind: str, name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"ezone-demo/{kind}/{name}"))
+
+
+def _district(name: str, category: str, unit: str, price: str, needs: list[str], levers: list[str], description: str, *,
+              non_optional: bool = False, unit_label: str | None = None, capacity: int | None = None,
+              service_id: str | None = None) -> dict:
+    return {"id": service_id or _demo_id("district", name), "name": name, "provider": "district", "category": category,
+            "non_optional": non_optional, "description": description, "unit": unit, "unit_label": unit_label, "price": price,
+            "capacity_per_year": capacity, "needs": needs, "levers": levers}
+
+
+DEMO_DISTRICT_SERVICES = [
+    _district("Facilities and maintenance", "facilities", "per_pupil", "38.00", ["operations"], [],
+              "Custodial services, repairs and building systems for every school building.", non_optional=True),
+    _district("Payroll and HR administration", "payroll", "per_pupil", "9.00", ["operations"], [],
+              "Payroll, benefits administration and licensure records for school staff.", non_optional=True),
+    _district("Student transportation", "transportation", "per_pupil", "52.00", ["operations", "attendance"], [],
+              "Yellow-bus routes and public-transit passes for eligible students.", non_optional=True),
+    _district("Food service", "food_service", "per_pupil", "24.00", ["operations"], [],
+              "Breakfast and lunch under the community eligibility provision.", non_optional=True),
+    _district("Interim assessments", "assessment", "per_pupil", "18.00", ["assessment", "math", "ela"], ["curriculum"],
+              "Three interim assessments a year in math and ELA, with item-level reports for teacher teams.",
+              service_id=DEMO_ASSESSMENT_SERVICE_ID),
+    _district("Curriculum coaching", "curriculum", "per_unit", "850.00", ["curriculum", "math", "ela"], ["curriculum", "staffing"],
+              "District content coaches support the rollout of high-quality instructional materials.",
+              unit_label="coaching day", capacity=120),
+    _district("Professional development institutes", "professional_development", "per_unit", "275.00",
+              ["staffing", "curriculum", "leadership"], ["staffing"],
+              "Summer and mid-year institutes for teachers and teacher leaders.", unit_label="participant", capacity=400),
+]
+
+
+def demo_partners(today: date) -> list[dict]:
+    """Each partner: its onboarding request, its vetting (None: not vetted) and its services."""
+    expires = date(today.year + 2, 6, 30).isoformat()  # vetting is reviewed every two school years
+
+    def vetting(status: str, criteria: list[str], evidence: list[tuple[str, str]]) -> dict:
+        return {"status": status, "criteria_met": criteria, "evidence": [{"title": t, "url": u} for t, u in evidence],
+                "expires_on": expires}
+
+    def partner(name: str, description: str, website: str, vetted: dict | None, services: list[dict],
+                partner_id: str | None = None) -> dict:
+        partner_id = partner_id or _demo_id("partner", name)
+        return {
+            "partner": {"id": partner_id, "name": name, "description": description, "website": website},
+            "vetting": vetted,
+            "services": [{"id": _demo_id("partner-service", s["name"]), "provider": "partner", "partner_id": partner_id,
+                          "non_optional": False, "unit_label": None, "capacity_per_year": None, **s} for s in services],
+        }
+
+    return [
+        partner("Pioneer Valley Math Collaborative", "Coaching for middle-school math teams: lesson study, data cycles, "
+                "co-teaching.", "https://pvmc.example.org",
+                vetting("vetted", ["Math proficiency gains in three comparable schools", "Two district references",
+                                   "Coaches hold Massachusetts licensure"],
+                        [("Outcomes report 2022-2024", "https://pvmc.example.org/outcomes-2024.pdf"),
+                         ("Reference: Holyoke Public Schools", "https://pvmc.example.org/references/holyoke.pdf")]),
+                [{"name": "Middle-school math coaching", "category": "professional_development", "unit": "per_unit",
+                  "unit_label": "coaching day", "price": "1200.00", "capacity_per_year": 150,
+                  "needs": ["math", "curriculum", "staffing"], "levers": ["curriculum", "staffing"],
+                  "description": "A coach works with the school's math team two days a week."}],
+                partner_id=DEMO_PARTNER_ID),
+        partner("Extended Day Learning Partners", "After-school and Saturday academies staffed with certified teachers.",
+                "https://extendedday.example.org",
+                vetting("provisional", ["Certified staff", "Two district references"],
+                        [("Program description", "https://extendedday.example.org/program.pdf")]),
+                [{"name": "Extended learning time academy", "category": "extended_learning_time", "unit": "per_pupil",
+                  "price": "420.00", "capacity_per_year": 600, "needs": ["time", "math", "ela", "attendance"],
+                  "levers": ["schedule"],
+                  "description": "Three extra hours a week of small-group math and ELA, after school and on Saturdays."}]),
+        partner("Common Ground Restorative Practices", "Restorative practices, advisory and social-emotional learning.",
+                "https://commonground.example.org",
+                vetting("vetted", ["Suspension and attendance improvements in four schools", "Two district references"],
+                        [("Evaluation 2023", "https://commonground.example.org/evaluation-2023.pdf")]),
+                [{"name": "Restorative practices and SEL coaching", "category": "climate_sel", "unit": "fixed",
+                  "price": "28000.00", "needs": ["climate", "attendance", "leadership"], "levers": ["culture"],
+                  "description": "A year of training, coaching and circles for staff and students."}]),
+        partner("Valley Teacher Pipeline", "A teacher residency placing trainee teachers in hard-to-staff classrooms.",
+                "https://teacherpipeline.example.org", None,
+                [{"name": "Teacher residency placements", "category": "staffing_support", "unit": "per_unit",
+                  "unit_label": "resident", "price": "15000.00", "capacity_per_year": 20, "needs": ["staffing"],
+                  "levers": ["staffing"],
+                  "description": "A resident co-teaches all year under a mentor teacher, and may be hired after."}]),
+    ]

@@ -28,9 +28,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from .demo import (
     DEMO_BOARD,
+    DEMO_DISTRICT_SERVICES,
     DEMO_SCHOOL_YEAR,
     DEMO_ZONE,
     board_member_request,
+    demo_partners,
     demo_schools,
     leadership_team,
     plan_request,
@@ -216,6 +218,28 @@ class LocalZone:
         self.console.print(
             f"Demo zone {DEMO_ZONE['name']!r}: {len(schools)} schools ({created} new), a board of {len(DEMO_BOARD)}, "
             f"leadership teams, {DEMO_SCHOOL_YEAR} plans ({DEMO_APPROVED_PLANS} approved, the rest awaiting votes)"
+        )
+        await self._demo_catalog()
+
+    async def _demo_catalog(self) -> None:
+        """District services and partners, through the catalog's API as district staff; every step is idempotent."""
+        token = mint_token(self.home / "keys", role="district", zone=DEMO_ZONE["id"], subject="ezone-up-demo-loader")
+        catalog = f"http://127.0.0.1:{self.service_port(SERVICES[2])}/zones/{DEMO_ZONE['id']}"
+        partners = demo_partners(datetime.now(UTC).date())
+        services = [*DEMO_DISTRICT_SERVICES, *(s for p in partners for s in p["services"])]
+        with self.console.status("Loading the demo catalog…"):
+            async with httpx.AsyncClient(base_url=catalog, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
+                for entry in partners:
+                    await _ok(client.post("/partners", json=entry["partner"]))
+                    if entry["vetting"] is not None:
+                        await _ok(client.post(f"/partners/{entry['partner']['id']}/vettings", json=entry["vetting"]))
+                for service in services:
+                    await _ok(client.post("/services", json=service))
+                    await _ok(client.post(f"/services/{service['id']}/publish"))
+        self.console.print(
+            f"Demo catalog: {len(DEMO_DISTRICT_SERVICES)} district services "
+            f"({sum(s['non_optional'] for s in DEMO_DISTRICT_SERVICES)} non-optional), {len(partners)} partners "
+            f"({sum(1 for p in partners if p['vetting'] and p['vetting']['status'] == 'vetted')} vetted)"
         )
 
     async def _demo_plan(self, client: httpx.AsyncClient, school, school_id: str, decide: bool) -> None:  # noqa: ANN001

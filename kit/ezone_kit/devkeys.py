@@ -6,7 +6,6 @@ A production zone points EZONE_JWKS_URL at its identity provider instead; nothin
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .auth import ROLES
+from .auth import sign_token, token_claims
 
 PRIVATE_KEY_FILE = "dev-signing-key.pem"
 JWKS_FILE = "jwks.json"
@@ -49,23 +48,11 @@ def mint_token(
     ttl_seconds: int = 8 * 3600,
     audience: str = "ezone",
     issuer: str = DEV_ISSUER,
+    partner_id: str | None = None,
 ) -> str:
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    claims = token_claims(role=role, zone=zone, schools=schools, subject=subject or f"dev-{role}",
+                          ttl_seconds=ttl_seconds, audience=audience, issuer=issuer, partner_id=partner_id)
     jwks_path = ensure_dev_keys(key_dir)
     kid = json.loads(jwks_path.read_text())["keys"][0]["kid"]
     private_key = serialization.load_pem_private_key((key_dir / PRIVATE_KEY_FILE).read_bytes(), password=None)
-    now = int(time.time())
-    claims = {
-        "iss": issuer,
-        "aud": audience,
-        "sub": subject or f"dev-{role}",
-        "iat": now,
-        "nbf": now,
-        "exp": now + ttl_seconds,
-        "jti": uuid.uuid4().hex,
-        "role": role,
-        "zone": zone,
-        "schools": list(schools or []),
-    }
-    return jwt.encode(claims, private_key, algorithm="ES256", headers={"kid": kid})
+    return sign_token(private_key, kid, claims)

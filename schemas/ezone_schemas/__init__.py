@@ -5,7 +5,15 @@ JSON Schema files and the AsyncAPI document under schemas/ are generated from th
 
 from . import catalog, plans, results, topics, vocabulary
 from .base import EVENT_TYPES, Event, event_class
-from .catalog import PartnerVettingChanged
+from .catalog import (
+    OrderCancelled,
+    OrderConfirmed,
+    OrderFulfilled,
+    OrderPlaced,
+    OrderRejected,
+    PartnerVettingChanged,
+    ServicePublished,
+)
 from .plans import (
     PlanApproved,
     PlanReturned,
@@ -20,6 +28,7 @@ from .results import ResultsPosted, ReviewCompleted
 
 __all__ = [
     "EVENT_TYPES", "Event", "event_class", "catalog", "plans", "results", "topics", "vocabulary",
-    "PartnerVettingChanged", "PlanApproved", "PlanReturned", "PlanSubmitted", "ResultsPosted", "ReviewCompleted",
+    "OrderCancelled", "OrderConfirmed", "OrderFulfilled", "OrderPlaced", "OrderRejected", "PartnerVettingChanged",
+    "ServicePublished", "PlanApproved", "PlanReturned", "PlanSubmitted", "ResultsPosted", "ReviewCompleted",
     "SchoolRegistered", "SchoolTierChanged", "SchoolUpdated", "ZonePolicyChanged", "ZoneRegistered",
 ]

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,7 @@ import psutil
 import pytest
 from ezone_kit.devkeys import mint_token
 
-from ezone.demo import DEMO_BOARD, DEMO_SCHOOL_SPANS, board_member_request
+from ezone.demo import DEMO_BOARD, DEMO_DISTRICT_SERVICES, DEMO_SCHOOL_SPANS, board_member_request, demo_partners
 from ezone.local import DEMO_APPROVED_PLANS
 from ezone.services import SERVICES
 from ezone.stack import free_port, port_open
@@ -61,7 +62,7 @@ def stop_with_ctrl_c(process: subprocess.Popen, log: Path, home: Path) -> None:
     assert "Stopped: services, broker and database." in log.read_text()
 
 
-def leftover_processes(home: Path, ports: list[int], grace_s: float = 10.0) -> list[str]:
+def leftover_processes(home: Path, ports: list[int], grace_s: float = 20.0) -> list[str]:
     """What still runs after `grace_s`: a postmaster removes its pid file (ending pg_ctl's wait) just before it exits."""
     deadline = time.monotonic() + grace_s
     while (found := _matching_processes(home, ports)) and time.monotonic() < deadline:
@@ -107,6 +108,9 @@ def test_ezone_up_serves_four_ready_services_with_the_demo_zone_and_ctrl_c_leave
         schools = httpx.get(f"http://127.0.0.1:{port_base}/zones/springfield/schools", headers=board).json()
         assert sorted(s["code"] for s in schools) == sorted(code.zfill(8) for code in DEMO_SCHOOL_SPANS)
         assert_demo_governance(home, port_base)
+        catalog = httpx.get(f"http://127.0.0.1:{port_base + 2}/zones/springfield/services", headers=board).json()
+        assert sorted(s["id"] for s in catalog) == sorted(
+            s["id"] for s in [*DEMO_DISTRICT_SERVICES, *(s for p in demo_partners(date.today()) for s in p["services"])])
         deadline = time.monotonic() + 20
         while len(httpx.get(f"http://127.0.0.1:{port_base + 1}/zones/springfield/schools", headers=board).json()) < 10:
             assert time.monotonic() < deadline, "the results service never projected the demo schools"

@@ -4,8 +4,14 @@ from ezone_kit.directory import school_directory_router
 from ezone_kit.service import ServiceDefinition
 
 from .config import Settings
+from .edfi.oauth_router import router as oauth_router
+from .edfi.router import router as edfi_router
 from .handlers import consumers
+from .ingest.router import router as ingest_router
 from .models import metadata, schools
+from .review.router import router as review_router
+from .review.worker import review_worker
+from .state_aggregates.router import router as state_aggregates_router
 
 definition = ServiceDefinition(
     name="results",
@@ -13,7 +19,8 @@ definition = ServiceDefinition(
     description="SIS ingestion of assessment results and the accountability reviews they trigger.",
     package="ezone_results",
     metadata=metadata,
-    routers=[school_directory_router(schools)],
+    routers=[school_directory_router(schools), review_router, oauth_router, edfi_router, state_aggregates_router, ingest_router],
     consumers=consumers,
+    workers=[review_worker],
     settings_class=Settings,
 )

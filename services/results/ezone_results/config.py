@@ -1,7 +1,25 @@
 """Settings of the results service: the kit's settings plus anything only this service reads."""
 
+from pathlib import Path
+
+from ezone_kit.devkeys import PRIVATE_KEY_FILE
 from ezone_kit.settings import KitSettings
+from pydantic import Field
 
 
 class Settings(KitSettings):
-    pass
+    ezone_oauth_signing_key_file: str | None = Field(
+        None,
+        description="PEM private key (ES256 or RS256) that signs the tokens of `POST /oauth/token`; its public key must be "
+        "in the JWKS the services trust (EZONE_JWKS_URL). Unset: the dev key beside a file JWKS, when there is one.",
+    )
+    ezone_oauth_token_ttl_s: int = Field(3600, ge=60, description="Lifetime of the access tokens `POST /oauth/token` issues.")
+
+    def oauth_signing_key_path(self) -> Path | None:
+        if self.ezone_oauth_signing_key_file:
+            return Path(self.ezone_oauth_signing_key_file)
+        if self.ezone_jwks_url.startswith(("http://", "https://")):
+            return None
+        # Locally (`ezone up`, tests) the JWKS is a file written next to the dev signing key.
+        beside_jwks = Path(self.ezone_jwks_url.removeprefix("file://")).parent / PRIVATE_KEY_FILE
+        return beside_jwks if beside_jwks.exists() else None

@@ -1,11 +1,97 @@
 """Every event the catalog service consumes, and what it does with it."""
 
-from ezone_kit.consumer import ConsumerSpec
-from ezone_kit.directory import school_directory_handlers
-from ezone_schemas import topics
+from __future__ import annotations
 
-from .models import schools
+import logging
+
+from ezone_kit.consumer import ConsumerSpec, HandlerContext
+from ezone_kit.directory import school_directory_handlers
+from ezone_schemas import PlanApproved, ReviewCompleted, SchoolTierChanged, topics
+from ezone_schemas.vocabulary import Subgroup
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from .models import Envelope, ReviewFact, SchoolTier, schools
+from .orders.assignments import assign, assigner, lock_zone_assignments, published_non_optional
+
+_log = logging.getLogger("ezone.catalog.handlers")
+
+
+async def _known(ctx: HandlerContext, zone_id: str, school_id: object, what: str) -> bool:
+    """Events about a school the zone does not have (or another zone's) change nothing here."""
+    zone = await ctx.session.scalar(select(schools.c.zone_id).where(schools.c.id == school_id))
+    if zone != zone_id:
+        _log.warning("%s names school %s, unknown in zone %s; ignored", what, school_id, zone_id)
+    return zone == zone_id
+
+
+async def on_plan_approved(ctx: HandlerContext) -> None:
+    """The approved plan's purchased-services total is the school-year's envelope (an amendment's newer version
+    replaces it); every published non-optional service is then assigned to the school for that year."""
+    event: PlanApproved = ctx.event
+    if not await _known(ctx, event.zone_id, event.school_id, f"plan.approved {event.plan_id}"):
+        return
+    session = ctx.session
+    await lock_zone_assignments(session, event.zone_id)
+    values = {"school_id": event.school_id, "school_year": event.school_year, "zone_id": event.zone_id, "plan_id": event.plan_id,
+              "plan_version": event.version, "amount": event.budget.purchased_services_total, "approved_at": event.approved_at}
+    statement = pg_insert(Envelope).values(values)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[Envelope.school_id, Envelope.school_year],
+        set_={k: statement.excluded[k] for k in ("plan_id", "plan_version", "amount", "approved_at")},
+        where=Envelope.plan_version < statement.excluded.plan_version,
+    ))
+    envelope = (await session.execute(select(Envelope).where(
+        Envelope.school_id == event.school_id, Envelope.school_year == event.school_year).with_for_update())).scalar_one()
+    await assign(session, assigner(event.zone_id), await published_non_optional(session, event.zone_id), [envelope])
+
+
+async def on_review_completed(ctx: HandlerContext) -> None:
+    """Kept per school, year and subject (the newest version wins): partner evidence and recommendations read it."""
+    review: ReviewCompleted = ctx.event
+    if not await _known(ctx, review.zone_id, review.school_id, f"review {review.review_id}"):
+        return
+    everyone = next((m for m in review.metrics if m.subgroup == Subgroup.ALL_STUDENTS and not m.suppressed), None)
+    values = {
+        "school_id": review.school_id, "school_year": review.school_year, "subject": review.subject.value,
+        "zone_id": review.zone_id, "review_id": review.review_id, "review_version": review.version,
+        "status": review.status.value,
+        "proficiency_rate": everyone.proficiency_rate if everyone else None,
+        "median_growth_percentile": everyone.median_growth_percentile if everyone else None,
+        "goals": [goal.model_dump(mode="json") for goal in review.goals],
+        "flags": [flag.model_dump(mode="json") for flag in review.flags],
+        "completed_at": review.completed_at,
+    }
+    statement = pg_insert(ReviewFact).values(values)
+    # Only a newer version replaces the one held: redelivery or reordering cannot roll it back.
+    await ctx.session.execute(statement.on_conflict_do_update(
+        index_elements=[ReviewFact.school_id, ReviewFact.school_year, ReviewFact.subject],
+        set_={k: statement.excluded[k] for k in values if k not in ("school_id", "school_year", "subject")},
+        where=ReviewFact.review_version < statement.excluded.review_version,
+    ))
+
+
+async def on_tier_changed(ctx: HandlerContext) -> None:
+    event: SchoolTierChanged = ctx.event
+    if not await _known(ctx, event.zone_id, event.school_id, f"tier change of {event.school_id}"):
+        return
+    values = {"school_id": event.school_id, "zone_id": event.zone_id, "tier": event.tier.value, "changed_at": event.changed_at}
+    statement = pg_insert(SchoolTier).values(values)
+    await ctx.session.execute(statement.on_conflict_do_update(
+        index_elements=[SchoolTier.school_id], set_={"tier": statement.excluded.tier, "changed_at": statement.excluded.changed_at},
+        where=SchoolTier.changed_at < statement.excluded.changed_at,
+    ))
+
 
 consumers = [
-    ConsumerSpec(name="events", topics=(topics.PLANS,), handlers={**school_directory_handlers(schools)}),
+    ConsumerSpec(
+        name="events",
+        topics=(topics.PLANS, topics.RESULTS),
+        handlers={
+            **school_directory_handlers(schools),
+            PlanApproved: on_plan_approved,
+            SchoolTierChanged: on_tier_changed,
+            ReviewCompleted: on_review_completed,
+        },
+    ),
 ]

@@ -6,27 +6,15 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
-from ezone_kit.bus import OutgoingRecord, Publisher
 from ezone_schemas import PartnerVettingChanged, ReviewCompleted, SchoolTierChanged
 
 from ezone.stack import wait_for
-from tests.events import published_events
+from tests.events import publish_as, published_events
 from tests.helpers import register_school, register_zone, scalar, wait_for_count
 
 
 async def publish(stack, *events, event_ids: list[uuid.UUID] | None = None, source: str = "/ezone/results") -> list[uuid.UUID]:
-    """Publish as another service would; returns the event ids."""
-    ids = event_ids or [uuid.uuid4() for _ in events]
-    publisher = Publisher(stack.settings())
-    try:
-        await publisher.publish([
-            OutgoingRecord(id=event_id, topic=e.topic, key=e.partition_key(), ce_type=e.ce_type, ce_source=source,
-                           ce_time=datetime.now(UTC), value=e.model_dump_json().encode())
-            for event_id, e in zip(ids, events, strict=True)
-        ])
-    finally:
-        await publisher.stop()
-    return ids
+    return await publish_as(stack, *events, source=source, event_ids=event_ids)
 
 
 async def wait_until_consumed(stack, ids: list[uuid.UUID]) -> None:

@@ -1,0 +1,92 @@
+"""Errors of the Ed-Fi endpoints in the Ed-Fi API's own problem-details shape (RFC 9457 plus
+`correlationId`, `validationErrors` keyed by JSON path, and `errors`), so an Ed-Fi client reads them
+as it reads an Ed-Fi ODS/API's."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ezone_kit.problems import Problem
+from ezone_kit.telemetry import current_trace_id
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+EDFI = "urn:ed-fi:api"
+VALIDATION_FAILED = f"{EDFI}:bad-request:data-validation-failed"
+
+
+def _problem(status: int, type_: str, title: str, detail: str, *, validation_errors: dict[str, list[str]] | None = None,
+             errors: list[str] | None = None, headers: dict[str, str] | None = None) -> Problem:
+    return Problem(status, detail, type=type_, title=title, headers=headers,
+                   correlationId=current_trace_id() or uuid.uuid4().hex,
+                   validationErrors=validation_errors or {}, errors=errors or [])
+
+
+def data_validation_failed(validation_errors: dict[str, list[str]]) -> Problem:
+    return _problem(400, VALIDATION_FAILED, "Data Validation Failed",
+                    "Data validation failed. See 'validationErrors' for details.", validation_errors=validation_errors)
+
+
+def unresolved_reference(resource: str, error: str) -> Problem:
+    return _problem(409, f"{EDFI}:data-conflict:unresolved-reference", "Unresolved Reference",
+                    f"The referenced {resource} item(s) do not exist.", errors=[error])
+
+
+def identity_conflict(error: str) -> Problem:
+    return _problem(409, f"{EDFI}:identity-conflict", "Identifying Values Are Not Unique",
+                    "The identifying value(s) of the item are the same as another item that already exists.", errors=[error])
+
+
+def authorization_denied(error: str) -> Problem:
+    return _problem(403, f"{EDFI}:security:authorization", "Authorization Denied",
+                    "Access to the requested data could not be authorized.", errors=[error])
+
+
+def json_path(loc: tuple[Any, ...]) -> str:
+    """`("body", "scoreResults", 0, "result")` → `$.scoreResults[0].result`."""
+    path = "$"
+    for part in loc[1:] if loc and loc[0] == "body" else loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _from_request_errors(errors: list[dict[str, Any]]) -> Problem:
+    found: dict[str, list[str]] = {}
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            found.setdefault("$", []).append("The request body is not valid JSON.")
+        elif tuple(err.get("loc", ())) == ("body",) and err.get("type") == "missing":
+            found.setdefault("$", []).append("A non-empty request body is required.")
+        else:
+            found.setdefault(json_path(tuple(err.get("loc", ()))), []).append(err.get("msg", "invalid"))
+    return data_validation_failed(found)
+
+
+def _as_edfi(problem: Problem) -> Problem:
+    """A problem raised by the kit (authentication, roles) restated in the Ed-Fi shape."""
+    if problem.type.startswith(EDFI):
+        return problem
+    if problem.status == 403:
+        return authorization_denied(problem.detail)
+    kind = {401: "security:authentication", 404: "not-found"}.get(problem.status, "bad-request")
+    return _problem(problem.status, f"{EDFI}:{kind}", problem.title, problem.detail, headers=problem.headers)
+
+
+class EdFiRoute(APIRoute):
+    """Route class of the Ed-Fi endpoints: every error they answer comes in the Ed-Fi shape."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def edfi_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                raise _from_request_errors(list(exc.errors())) from None
+            except Problem as problem:
+                raise _as_edfi(problem) from None
+
+        return edfi_handler

@@ -1,0 +1,1 @@
+"""Student-level results and enrollments in: JSON batches, streamed CSV, and the bulk upsert they share."""

@@ -1,0 +1,318 @@
+"""The rows an SIS sends (student results, enrollments), how each one is checked, and the batch summary it gets back.
+
+`parse_row` checks one row: types, vocabularies, ranges, the rules between its fields, and that its school is one
+of the zone's. Whether its natural key is already in the batch is checked by `validate_rows` for a JSON batch,
+and in the staging table for a streamed CSV file (which is never held whole).
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable, Collection, Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
+
+from ezone_schemas.vocabulary import Subgroup, Subject
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SkipValidation,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+MAX_ROWS = 10_000
+GRADES = ("K", *(str(grade) for grade in range(1, 13)))
+MCAS_SCALE = (Decimal(440), Decimal(560))
+
+# Performance levels whose meaning is known -> proficient (meeting or exceeding). MCAS since 2017, as the state
+# writes them and as SIS exports shorten them, and the legacy MCAS levels. Other assessments send `proficient`.
+PROFICIENT_BY_LEVEL = {
+    "exceeding expectations": True, "exceeding": True, "meeting expectations": True, "meeting": True,
+    "partially meeting expectations": False, "partially meeting": False, "not meeting expectations": False,
+    "not meeting": False, "advanced": True, "proficient": True, "needs improvement": False, "warning": False,
+    "failing": False, "warning/failing": False,
+}
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    # A custom error keeps the reason as written (a ValueError would be prefixed with "Value error, ").
+    return PydanticCustomError("invalid_row_value", message)
+
+
+def consecutive_years(value: str) -> str:
+    start, end = int(value[:4]), int(value[5:])
+    if end != (start + 1) % 100:
+        raise _invalid("school_year must name two consecutive years, e.g. 2024-25")
+    return value
+
+
+@functools.cache
+def school_year_bounds(school_year: str) -> tuple[date, date]:
+    """A school year runs from July 1 to June 30 (the state's reporting year)."""
+    start = int(school_year[:4])
+    return date(start, 7, 1), date(start + 1, 6, 30)
+
+
+def _grade(value: Any) -> Any:
+    """`7`, `"07"` and `" k "` are grades 7 and K; anything else is left for the check against GRADES."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str):
+        value = value.strip().upper()
+        if value.isdecimal():
+            value = str(int(value))
+    return value
+
+
+def _known_grade(value: str) -> str:
+    if value not in GRADES:
+        raise _invalid("grade must be K or 1 to 12")
+    return value
+
+
+def _subgroup_list(value: Any) -> Any:
+    # A CSV cell holds the memberships separated by `;`; JSON sends a list.
+    if isinstance(value, str):
+        return [part for part in (piece.strip() for piece in value.split(";")) if part]
+    return value
+
+
+def _sorted_unique(value: list[Subgroup]) -> list[Subgroup]:
+    # One order for the same memberships, so a re-sent row in another order is not a change. Every student is in
+    # all_students; storing it too would count them twice there.
+    return sorted(set(value) - {Subgroup.ALL_STUDENTS})
+
+
+StudentId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$", examples=["S-000123"],
+                                 description="The SIS's pseudonymous student id: letters, digits and `._:-`, never a name.")]
+SchoolYear = Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", examples=["2024-25"]), AfterValidator(consecutive_years)]
+Grade = Annotated[str, Field(examples=["7"], description="K or 1 to 12."), AfterValidator(_known_grade)]
+Subgroups = Annotated[list[Subgroup], AfterValidator(_sorted_unique), Field(
+    description="The student's subgroup memberships (in CSV: separated by `;`); all_students is implied.")]
+ShortText = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class IngestRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    student_id: StudentId
+    school_id: uuid.UUID
+
+    _normalize_grade = field_validator("grade", mode="before", check_fields=False)(_grade)
+    _split_subgroups = field_validator("subgroups", mode="before", check_fields=False)(_subgroup_list)
+
+    def natural_key(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+
+class ResultRow(IngestRow):
+    """One student's result on one administration of one assessment, or why an enrolled student was not tested."""
+
+    # The field order matters: a field's checks read the fields declared before it.
+    assessment_namespace: Annotated[str, Field(min_length=1, max_length=255, examples=["uri://doe.mass.edu/mcas"],
+                                               description="Who defines the assessment; `mcas` in it means MCAS scales.")]
+    assessment_identifier: Annotated[ShortText, Field(examples=["MCAS-G7-MATH"])]
+    subject: Subject
+    grade: Grade
+    school_year: SchoolYear
+    administration_date: date
+    scale_score: Annotated[Decimal | None, Field(max_digits=7, decimal_places=2, description="MCAS: 440–560.")] = None
+    performance_level: Annotated[str | None, Field(min_length=1, max_length=60, examples=["Meeting Expectations"])] = None
+    proficient: Annotated[bool | None, Field(validate_default=True, description=(
+        "Whether the level counts as proficient; derived from known levels (e.g. MCAS) when left out."))] = None
+    growth_percentile: Annotated[Decimal | None, Field(ge=1, le=99, decimal_places=2)] = None
+    not_tested_reason: Annotated[str | None, Field(min_length=1, max_length=60, validate_default=True, examples=["absent"],
+                                                   description="Why an enrolled student has no score, e.g. absent, medical, exempt.")] = None
+    subgroups: Subgroups = []
+    edfi_identifier: Annotated[str | None, Field(min_length=1, max_length=255)] = None
+
+    def natural_key(self) -> tuple[Any, ...]:
+        return (self.student_id, self.assessment_namespace, self.assessment_identifier, self.school_year,
+                self.administration_date)
+
+    @field_validator("scale_score")
+    @classmethod
+    def _score_on_the_scale(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        namespace = info.data.get("assessment_namespace")
+        if value is None or namespace is None:
+            return value
+        if "mcas" in namespace.lower():
+            low, high = MCAS_SCALE
+            if not low <= value <= high:
+                raise _invalid(f"an MCAS scale_score is from {low} to {high}")
+        elif value < 0:
+            raise _invalid("scale_score cannot be negative")
+        return value
+
+    @field_validator("administration_date")
+    @classmethod
+    def _in_the_school_year(cls, value: date, info: ValidationInfo) -> date:
+        school_year = info.data.get("school_year")
+        if school_year is not None:
+            first, last = school_year_bounds(school_year)
+            if not first <= value <= last:
+                raise _invalid(f"administration_date must fall in school year {school_year} ({first} to {last})")
+        return value
+
+    @field_validator("proficient")
+    @classmethod
+    def _agrees_with_the_level(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        level = info.data.get("performance_level")
+        known = PROFICIENT_BY_LEVEL.get(level.lower()) if level else None
+        if value is None:
+            return known
+        if known is not None and value != known:
+            raise _invalid(f"performance_level {level!r} {'is' if known else 'is not'} proficient")
+        return value
+
+    @field_validator("not_tested_reason")
+    @classmethod
+    def _tested_or_not(cls, value: str | None, info: ValidationInfo) -> str | None:
+        data = info.data
+        if value is not None:
+            present = [name for name in ("scale_score", "performance_level", "growth_percentile") if data.get(name) is not None]
+            if present:
+                raise _invalid(f"a student who was not tested has no {', '.join(present)}")
+            return value.lower()
+        # Only when both were valid (a field that failed its own check is missing from info.data).
+        if all(name in data and data[name] is None for name in ("scale_score", "performance_level")):
+            raise _invalid("a row needs a scale_score or performance_level, or a not_tested_reason")
+        return value
+
+
+class EnrollmentRow(IngestRow):
+    """A student's enrollment at a school in a school year; participation = tested ÷ enrolled."""
+
+    school_year: SchoolYear
+    grade: Grade
+    entry_date: date
+    exit_date: date | None = None
+    subgroups: Subgroups = []
+
+    def natural_key(self) -> tuple[Any, ...]:
+        return (self.student_id, self.school_id, self.entry_date)
+
+    @field_validator("entry_date", "exit_date")
+    @classmethod
+    def _in_the_school_year(cls, value: date | None, info: ValidationInfo) -> date | None:
+        data = info.data
+        school_year = data.get("school_year")
+        if value is None or school_year is None:
+            return value
+        first, last = school_year_bounds(school_year)
+        if not first <= value <= last:
+            raise _invalid(f"{info.field_name} must fall in school year {school_year} ({first} to {last})")
+        entry = data.get("entry_date")
+        if info.field_name == "exit_date" and entry is not None and value < entry:
+            raise _invalid("exit_date cannot be before entry_date")
+        return value
+
+
+Row = TypeVar("Row", bound=IngestRow)
+RowError = dict[str, Any]  # {"row": int | None, "field": str | None, "reason": str}
+
+
+def parse_row(model: type[Row], raw: Any, index: int, zone_schools: Collection[uuid.UUID]) -> tuple[Row | None, list[RowError]]:
+    """The row as `model`, or every reason it is invalid; its school must be one of `zone_schools`."""
+    if not isinstance(raw, dict):
+        return None, [{"row": index, "field": None, "reason": "a row must be an object of named fields"}]
+    try:
+        row = model.model_validate(raw)
+    except ValidationError as exc:
+        return None, [{"row": index, "field": ".".join(map(str, error["loc"])) or None, "reason": _reason(error)}
+                      for error in exc.errors(include_url=False, include_input=False)]
+    if row.school_id not in zone_schools:
+        return None, [{"row": index, "field": "school_id", "reason": f"{row.school_id} is not a school of this zone"}]
+    return row, []
+
+
+def _reason(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    if error["type"] == "missing":
+        return "required"
+    return error["msg"]
+
+
+def validate_rows(model: type[Row], raw_rows: Iterable[Any], zone_schools: Collection[uuid.UUID]
+                  ) -> tuple[list[tuple[int, Row]], list[RowError]]:
+    """Every row checked (indexes from 0): the valid ones, and every error of the others.
+
+    The same natural key twice is refused at its second row rather than letting the last win: two values for
+    one result in one request is a bug at the sender, and storing either would hide it."""
+    valid: list[tuple[int, Row]] = []
+    errors: list[RowError] = []
+    first_seen: dict[tuple[Any, ...], int] = {}
+    for index, raw in enumerate(raw_rows):
+        row, row_errors = parse_row(model, raw, index, zone_schools)
+        if row is None:
+            errors.extend(row_errors)
+            continue
+        first = first_seen.setdefault(row.natural_key(), index)
+        if first != index:
+            errors.append({"row": index, "field": None, "reason": f"the same natural key as row {first}"})
+            continue
+        valid.append((index, row))
+    return valid, errors
+
+
+def foreign_rows(raw_rows: Iterable[Any], may_act_for_school: Callable[[str], bool]) -> list[int]:
+    """Indexes of the rows whose `school_id` the caller may not act for (rows without one are left to validation)."""
+    return [index for index, raw in enumerate(raw_rows)
+            if isinstance(raw, dict) and isinstance(raw.get("school_id"), str) and not may_act_for_school(_uuid_text(raw["school_id"]))]
+
+
+def _uuid_text(value: str) -> str:
+    # Tokens list schools in canonical form; a row may write the same id in capitals or without dashes.
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return value
+
+
+class ResultBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Rows are checked one by one by the service (every invalid row listed at once, `partial` keeps the others),
+    # not by the request parser, which would stop the whole request at the first bad row in its own format.
+    rows: Annotated[list[SkipValidation[ResultRow]], Field(min_length=1, description=f"1 to {MAX_ROWS:,} rows.")]
+
+
+class EnrollmentBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rows: Annotated[list[SkipValidation[EnrollmentRow]], Field(min_length=1, description=f"1 to {MAX_ROWS:,} rows.")]
+
+
+class RowErrorOut(BaseModel):
+    row: int | None = Field(description="JSON: the row's index in `rows` (from 0). CSV: the line of the file the row "
+                                        "starts on (the header is line 1). Null: the batch as a whole.")
+    field: str | None
+    reason: str
+
+
+BatchStatus = Literal["receiving", "processing", "completed", "failed"]
+
+
+class BatchSummary(BaseModel):
+    batch_id: uuid.UUID
+    zone_id: str
+    source: str
+    status: BatchStatus
+    rows_received: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+    errors: list[RowErrorOut] = Field(description="Every rejected row's reasons (a CSV upload lists its first 1,000).")
+    changed: bool = Field(description="Whether the batch inserted or corrected anything.")
+    message: str
+    created_at: datetime
+    completed_at: datetime | None

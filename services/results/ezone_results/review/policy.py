@@ -1,0 +1,52 @@
+"""The part of a zone's policy document the review engine reads.
+
+The plans service owns the document (and validates it); this service keeps every version it was sent
+(`ZonePolicyRecord.document`) and reads only these fields, ignoring the rest, so a new policy field
+never breaks a review. Defaults are the plans service's defaults: a review of a zone whose policy has
+not arrived yet uses them (and records no policy version).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from ezone_schemas.vocabulary import Metric, Subgroup, Subject
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class IntegrityThresholds(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    gain_sd_threshold: float = 3.0
+    low_scorer_drop_share: float = 0.5
+    low_scorer_drop_min_students: int = 5
+    exemption_jump_points: float = 3.0
+
+
+def _default_bands() -> dict[Metric, float]:
+    return {
+        Metric.PROFICIENCY_RATE: 5.0,
+        Metric.AVERAGE_SCALED_SCORE: 3.0,
+        Metric.MEDIAN_GROWTH_PERCENTILE: 5.0,
+        Metric.PARTICIPATION_RATE: 2.0,
+        Metric.ACHIEVEMENT_PERCENTILE: 5.0,
+    }
+
+
+class ReviewPolicy(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    participation_minimum: float = 95.0
+    minimum_n: Annotated[int, Field(ge=1)] = 10
+    approaching_band: dict[Metric, float] = Field(default_factory=_default_bands)
+    subjects: list[Subject] = Field(default_factory=lambda: list(Subject))
+    subgroups: list[Subgroup] = Field(
+        default_factory=lambda: [
+            Subgroup.ALL_STUDENTS, Subgroup.HIGH_NEEDS, Subgroup.ENGLISH_LEARNERS, Subgroup.STUDENTS_WITH_DISABILITIES,
+            Subgroup.LOW_INCOME, Subgroup.AFRICAN_AMERICAN_BLACK, Subgroup.HISPANIC_LATINO,
+        ]
+    )
+    integrity: IntegrityThresholds = Field(default_factory=IntegrityThresholds)
+
+    def band(self, metric: Metric) -> float:
+        return self.approaching_band.get(metric, _default_bands()[metric])

@@ -1,0 +1,413 @@
+"""The review engine's SQL: set-based, one statement per concern for a whole batch of schools.
+
+Every query takes the batch's keys as parallel arrays (unnest), so reviewing 500 schools costs the same
+few statements as reviewing one: student rows are grouped by school and subgroup (unnest(subgroups))
+inside PostgreSQL, never looped over in Python.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..models import SchoolAggregate
+from .engine import AggregateFigures, DropCounts, GainDistribution, StudentCounts, state_code
+
+NOTIFY_CHANNEL = "results_review_requested"
+STATE_TOTAL_CODE = "00000000"  # a state file's statewide row: never a school to compare with
+
+# engine.state_code in SQL, for the school directory's codes.
+_STATE_CODE_SQL = "CASE WHEN s.code ~ '^[0-9]{1,8}$' THEN lpad(s.code, 8, '0') ELSE s.code END"
+
+Key = tuple[uuid.UUID, str, str]  # school, school year, subject
+
+
+def _columns(keys: Iterable[Key]) -> dict[str, list[Any]]:
+    keys = list(keys)
+    return {"school_ids": [k[0] for k in keys], "years": [k[1] for k in keys], "subjects": [k[2] for k in keys]}
+
+
+_KEYS_CTE = """keys AS (
+    SELECT DISTINCT * FROM unnest(CAST(:school_ids AS uuid[]), CAST(:years AS text[]), CAST(:subjects AS text[]))
+        AS k(school_id, school_year, subject)
+)"""
+
+
+# --- the request queue ---------------------------------------------------------------------------
+
+_ENQUEUE_ON_CONFLICT = """
+ON CONFLICT (school_id, school_year, subject)
+DO UPDATE SET batch_ids = review_requests.batch_ids || excluded.batch_ids
+"""
+
+
+async def enqueue(session: AsyncSession, zone_id: str, keys: Sequence[Key], reason: str,
+                  batch_id: uuid.UUID | None = None) -> None:
+    """Ask for a review of each key; requests for a key already waiting merge into its row (a burst is one review)."""
+    if not keys:
+        return
+    await session.execute(
+        text(f"""WITH {_KEYS_CTE}
+            INSERT INTO results.review_requests (school_id, school_year, subject, zone_id, batch_ids, reason)
+            SELECT school_id, school_year, subject, :zone_id, CAST(:batch_ids AS jsonb), :reason FROM keys
+            {_ENQUEUE_ON_CONFLICT}"""),
+        {**_columns(keys), "zone_id": zone_id, "reason": reason,
+         "batch_ids": json.dumps([] if batch_id is None else [str(batch_id)])},
+    )
+    await notify_worker(session)
+
+
+async def enqueue_zone(session: AsyncSession, zone_id: str, reason: str) -> None:
+    """Ask for a review of every school, year and subject of the zone that has student results or aggregates."""
+    await session.execute(
+        text(f"""
+            INSERT INTO results.review_requests (school_id, school_year, subject, zone_id, reason)
+            SELECT s.id, d.school_year, d.subject, s.zone_id, :reason
+            FROM results.schools s
+            CROSS JOIN LATERAL (
+                SELECT DISTINCT sr.school_year, sr.subject FROM results.student_results sr WHERE sr.school_id = s.id
+                UNION
+                SELECT a.school_year, a.subject FROM results.school_aggregates a WHERE a.school_code = {_STATE_CODE_SQL}
+            ) d
+            WHERE s.zone_id = :zone_id
+            {_ENQUEUE_ON_CONFLICT}"""),
+        {"zone_id": zone_id, "reason": reason},
+    )
+    await notify_worker(session)
+
+
+async def notify_worker(session: AsyncSession) -> None:
+    # Delivered when (and only if) the transaction commits: the worker never wakes for a request it cannot see.
+    await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+
+
+@dataclass(frozen=True)
+class Request:
+    school_id: uuid.UUID
+    school_year: str
+    subject: str
+    zone_id: str
+    batch_ids: list[str]
+
+    @property
+    def key(self) -> Key:
+        return (self.school_id, self.school_year, self.subject)
+
+
+async def claim_requests(session: AsyncSession, limit: int) -> list[Request]:
+    """Take up to `limit` waiting requests, oldest first. Deleted in the caller's transaction: a crash puts them back;
+    SKIP LOCKED lets other workers take the rest meanwhile. A school's years are taken together where possible, so a
+    batch reads the previous year it compares with once."""
+    rows = await session.execute(
+        text("""
+            DELETE FROM results.review_requests r
+            WHERE (r.school_id, r.school_year, r.subject) IN (
+                SELECT school_id, school_year, subject FROM results.review_requests
+                ORDER BY requested_at, school_id, subject, school_year LIMIT :limit FOR UPDATE SKIP LOCKED)
+            RETURNING r.school_id, r.school_year, r.subject, r.zone_id, r.batch_ids"""),
+        {"limit": limit},
+    )
+    return [Request(row.school_id, row.school_year, row.subject, row.zone_id, list(row.batch_ids)) for row in rows]
+
+
+# --- what a review is judged against --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    code: str  # as school_aggregates stores it (state_code)
+    name: str
+
+
+async def directory(session: AsyncSession, school_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, DirectoryEntry]:
+    rows = await session.execute(text("SELECT id, code, name FROM results.schools WHERE id = ANY(CAST(:ids AS uuid[]))"),
+                                 {"ids": list(set(school_ids))})
+    return {row.id: DirectoryEntry(state_code(row.code), row.name) for row in rows}
+
+
+async def latest_policies(session: AsyncSession, zone_ids: Iterable[str]) -> dict[str, tuple[int, dict]]:
+    rows = await session.execute(
+        text("""SELECT DISTINCT ON (zone_id) zone_id, version, document FROM results.zone_policies
+                WHERE zone_id = ANY(CAST(:zones AS text[])) ORDER BY zone_id, version DESC"""),
+        {"zones": list(set(zone_ids))},
+    )
+    return {row.zone_id: (row.version, row.document) for row in rows}
+
+
+async def approved_plans(session: AsyncSession, keys: Iterable[Key]) -> dict[tuple[uuid.UUID, str], tuple[int, list]]:
+    rows = await session.execute(
+        text(f"""WITH {_KEYS_CTE}
+            SELECT p.school_id, p.school_year, p.version, p.goals FROM results.approved_plans p
+            WHERE (p.school_id, p.school_year) IN (SELECT school_id, school_year FROM keys)"""),
+        _columns(keys),
+    )
+    return {(row.school_id, row.school_year): (row.version, row.goals) for row in rows}
+
+
+async def latest_versions(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, int]:
+    rows = await session.execute(
+        text(f"""WITH {_KEYS_CTE}
+            SELECT r.school_id, r.school_year, r.subject, max(r.version) AS version
+            FROM keys k JOIN results.reviews r USING (school_id, school_year, subject)
+            GROUP BY r.school_id, r.school_year, r.subject"""),
+        _columns(keys),
+    )
+    return {(row.school_id, row.school_year, row.subject): row.version for row in rows}
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+async def load_students(session: AsyncSession, keys: Sequence[Key]) -> dict[Key, int]:
+    """Read the batch's students from student_results once, into a temporary table the other queries share: one row
+    per key and student — the latest scored administration, else the latest row (a not-tested code). Keys are
+    numbered (`k`), so the big GROUP BYs sort narrow rows; returns each key's number."""
+    numbers = {key: number for number, key in enumerate(dict.fromkeys(keys), start=1)}
+    await session.execute(text("SET LOCAL work_mem = '128MB'"))  # the batch's sorts stay in memory
+    await session.execute(
+        text("""
+            CREATE TEMPORARY TABLE review_students ON COMMIT DROP AS
+            SELECT DISTINCT ON (k.k, sr.student_id)
+                   k.k, sr.school_id, sr.school_year, sr.student_id, sr.grade, sr.administration_date, sr.batch_id,
+                   sr.scale_score, sr.proficient, sr.growth_percentile, sr.not_tested_reason IS NOT NULL AS has_reason,
+                   sr.subgroups
+            FROM unnest(CAST(:school_ids AS uuid[]), CAST(:years AS text[]), CAST(:subjects AS text[]))
+                WITH ORDINALITY AS k(school_id, school_year, subject, k)
+            -- One index range per key (OFFSET 0 keeps the planner from flattening this into a hash of the whole table).
+            CROSS JOIN LATERAL (
+                SELECT * FROM results.student_results r
+                WHERE r.school_id = k.school_id AND r.school_year = k.school_year AND r.subject = k.subject
+                OFFSET 0
+            ) sr
+            ORDER BY k.k, sr.student_id, sr.scale_score IS NULL, sr.administration_date DESC"""),
+        _columns(numbers),
+    )
+    await session.execute(text("ANALYZE review_students"))
+    return numbers
+
+
+# Hash aggregates wherever the order does not matter; the one sort left is the GROUP BY the median needs.
+_STUDENT_COUNTS = """
+WITH tested_grades AS (
+    -- Each tested grade and its testing window: who was enrolled in it while the school tested was expected to test.
+    SELECT k, school_id, school_year, grade, min(administration_date) AS first_day, max(administration_date) AS last_day
+    FROM review_students GROUP BY k, school_id, school_year, grade
+),
+enrolled AS (
+    SELECT g.k, e.student_id, min(e.subgroups) AS subgroups  -- one row per student, however many enrollments
+    FROM tested_grades g
+    JOIN results.enrollments e
+      ON e.school_id = g.school_id AND e.school_year = g.school_year AND e.grade = g.grade
+     AND e.entry_date <= g.last_day AND (e.exit_date IS NULL OR e.exit_date >= g.first_day)
+    GROUP BY g.k, e.student_id
+),
+students AS (
+    SELECT k, t.scale_score, t.proficient, t.growth_percentile, t.has_reason, e.student_id IS NOT NULL AS enrolled,
+           coalesce(t.subgroups, e.subgroups) AS subgroups
+    FROM review_students t FULL JOIN enrolled e USING (k, student_id)
+)
+SELECT k, g.subgroup,
+       count(*) AS n_students,
+       count(*) FILTER (WHERE enrolled) AS n_enrolled,
+       count(scale_score) AS n_tested,
+       count(*) FILTER (WHERE scale_score IS NOT NULL AND proficient) AS n_proficient,
+       avg(scale_score)::float8 AS average_scaled_score,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY growth_percentile::float8) AS median_growth_percentile,
+       count(*) FILTER (WHERE scale_score IS NULL AND has_reason) AS n_not_tested_with_reason
+FROM students CROSS JOIN LATERAL unnest(array_prepend('all_students'::text, subgroups)) AS g(subgroup)
+GROUP BY k, g.subgroup
+"""
+
+_BATCH_IDS = """
+SELECT k, array_agg(batch_id) AS batch_ids FROM (SELECT DISTINCT k, batch_id FROM review_students) used GROUP BY k
+"""
+
+
+@dataclass
+class KeyCounts:
+    subgroups: dict[str, StudentCounts]
+    batch_ids: list[uuid.UUID]
+
+    @property
+    def enrollments_known(self) -> bool:
+        everyone = self.subgroups.get("all_students")
+        return everyone is not None and everyone.n_enrolled > 0
+
+
+async def student_counts(session: AsyncSession, numbers: dict[Key, int]) -> dict[Key, KeyCounts]:
+    """Per loaded key and subgroup (all_students + every subgroup on a student row): the counts behind every metric."""
+    keys = {number: key for key, number in numbers.items()}
+    found = {keys[row.k]: KeyCounts({}, sorted(row.batch_ids, key=str)) for row in await session.execute(text(_BATCH_IDS))}
+    for row in await session.execute(text(_STUDENT_COUNTS)):
+        found[keys[row.k]].subgroups[row.subgroup] = StudentCounts(
+            n_students=row.n_students, n_enrolled=row.n_enrolled, n_tested=row.n_tested, n_proficient=row.n_proficient,
+            average_scaled_score=row.average_scaled_score, median_growth_percentile=row.median_growth_percentile,
+            n_not_tested_with_reason=row.n_not_tested_with_reason,
+        )
+    return found
+
+
+AggregateKey = tuple[str, str, str]  # school code, school year, subject
+
+
+@dataclass
+class AggregateRows:
+    subgroups: dict[str, AggregateFigures]
+    batch_ids: list[uuid.UUID]
+
+
+async def aggregates(session: AsyncSession, codes: Iterable[str], years: Iterable[str],
+                     subjects: Iterable[str]) -> dict[AggregateKey, AggregateRows]:
+    rows = await session.execute(
+        text("""SELECT school_code, school_year, subject, subgroup, n_tested, batch_id,
+                       proficiency_rate::float8 AS proficiency_rate, average_scaled_score::float8 AS average_scaled_score,
+                       median_growth_percentile::float8 AS median_growth_percentile,
+                       participation_rate::float8 AS participation_rate
+                FROM results.school_aggregates
+                WHERE school_code = ANY(CAST(:codes AS text[])) AND school_year = ANY(CAST(:years AS text[]))
+                  AND subject = ANY(CAST(:subjects AS text[]))"""),
+        {"codes": list(set(codes)), "years": list(set(years)), "subjects": list(set(subjects))},
+    )
+    found: dict[AggregateKey, AggregateRows] = {}
+    for row in rows:
+        entry = found.setdefault((row.school_code, row.school_year, row.subject), AggregateRows({}, []))
+        entry.subgroups[row.subgroup] = AggregateFigures(
+            n_tested=row.n_tested, proficiency_rate=row.proficiency_rate, average_scaled_score=row.average_scaled_score,
+            median_growth_percentile=row.median_growth_percentile, participation_rate=row.participation_rate,
+        )
+        if row.batch_id is not None and row.batch_id not in entry.batch_ids:
+            entry.batch_ids.append(row.batch_id)
+    return found
+
+
+async def store_computed_aggregates(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """A zone school's own figures replace the state's row for it (one row per school code), so the percentile
+    and gain comparisons count it once, with the newest numbers."""
+    if not rows:
+        return
+    table = SchoolAggregate.__table__
+    statement = pg_insert(table)
+    updated = ("school_name", "n_tested", "proficiency_rate", "average_scaled_score", "median_growth_percentile",
+               "participation_rate", "source", "batch_id")
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.school_code, table.c.school_year, table.c.subject, table.c.subgroup],
+            set_={name: statement.excluded[name] for name in updated} | {"updated_at": func.now()},
+        ),
+        rows,
+    )
+
+
+PercentileKey = tuple[str, str, str, str]  # school code, school year, subject, subgroup
+
+
+async def percentile_counts(session: AsyncSession, pairs: Iterable[tuple[str, str]],
+                            codes: Iterable[str]) -> dict[PercentileKey, tuple[int, int, int]]:
+    """For each school code asked about: (schools below, other schools equal, schools) by average scaled score,
+    among every school with an average for the year, subject and subgroup."""
+    pairs = list(set(pairs))
+    rows = await session.execute(
+        text("""
+            WITH pairs AS (
+                SELECT * FROM unnest(CAST(:years AS text[]), CAST(:subjects AS text[])) AS p(school_year, subject)
+            ),
+            ranked AS (
+                SELECT a.school_code, a.school_year, a.subject, a.subgroup,
+                       rank() OVER same_group - 1 AS lower,
+                       count(*) OVER (PARTITION BY a.school_year, a.subject, a.subgroup, a.average_scaled_score) - 1
+                           AS equal_others,
+                       count(*) OVER (PARTITION BY a.school_year, a.subject, a.subgroup) AS total
+                FROM results.school_aggregates a JOIN pairs p USING (school_year, subject)
+                WHERE a.average_scaled_score IS NOT NULL AND a.school_code <> :state_total
+                WINDOW same_group AS (PARTITION BY a.school_year, a.subject, a.subgroup ORDER BY a.average_scaled_score)
+            )
+            SELECT * FROM ranked WHERE school_code = ANY(CAST(:codes AS text[]))"""),
+        {"years": [p[0] for p in pairs], "subjects": [p[1] for p in pairs], "codes": list(set(codes)),
+         "state_total": STATE_TOTAL_CODE},
+    )
+    return {(r.school_code, r.school_year, r.subject, r.subgroup): (r.lower, r.equal_others, r.total) for r in rows}
+
+
+async def gain_distributions(
+    session: AsyncSession, triples: Iterable[tuple[str, str, str]], codes: Iterable[str]
+) -> dict[tuple[str, str], tuple[GainDistribution, dict[str, float]]]:
+    """Per (school year, subject): every school's change in all-students average scaled score since the previous
+    year (as sums), and the changes of the schools asked about, so each can be taken out of its own comparison."""
+    triples = list(set(triples))
+    rows = await session.execute(
+        text("""
+            WITH pairs AS (
+                SELECT * FROM unnest(CAST(:years AS text[]), CAST(:previous AS text[]), CAST(:subjects AS text[]))
+                    AS p(school_year, previous_year, subject)
+            ),
+            gains AS (
+                SELECT p.school_year, p.subject, cur.school_code,
+                       (cur.average_scaled_score - prev.average_scaled_score)::float8 AS gain
+                FROM pairs p
+                JOIN results.school_aggregates cur
+                  ON cur.school_year = p.school_year AND cur.subject = p.subject AND cur.subgroup = 'all_students'
+                JOIN results.school_aggregates prev
+                  ON prev.school_code = cur.school_code AND prev.school_year = p.previous_year
+                 AND prev.subject = p.subject AND prev.subgroup = 'all_students'
+                WHERE cur.average_scaled_score IS NOT NULL AND prev.average_scaled_score IS NOT NULL
+                  AND cur.school_code <> :state_total
+            )
+            SELECT school_year, subject, count(*) AS n, sum(gain) AS total, sum(gain * gain) AS total_squares,
+                   array_agg(school_code) FILTER (WHERE school_code = ANY(CAST(:codes AS text[]))) AS own_codes,
+                   array_agg(gain) FILTER (WHERE school_code = ANY(CAST(:codes AS text[]))) AS own_gains
+            FROM gains GROUP BY school_year, subject"""),
+        {"years": [t[0] for t in triples], "previous": [t[1] for t in triples], "subjects": [t[2] for t in triples],
+         "codes": list(set(codes)), "state_total": STATE_TOTAL_CODE},
+    )
+    return {
+        (row.school_year, row.subject): (
+            GainDistribution(row.n, row.total, row.total_squares),
+            dict(zip(row.own_codes or (), row.own_gains or (), strict=True)),
+        )
+        for row in rows
+    }
+
+
+async def low_scorer_drops(session: AsyncSession, numbers: dict[Key, int],
+                           years: Iterable[tuple[Key, Key]]) -> dict[Key, DropCounts]:
+    """For each (key, the same school and subject a year earlier), both loaded: last year's tested students there,
+    their bottom-quartile cut, and how many of them — and of the low scorers — have no scored result there this year."""
+    pairs = [(numbers[key], numbers[earlier]) for key, earlier in years]
+    keys = {number: key for key, number in numbers.items()}
+    rows = await session.execute(
+        text("""
+            WITH pairs AS (
+                SELECT * FROM unnest(CAST(:current AS int[]), CAST(:previous AS int[])) AS p(k, previous_k)
+            ),
+            last_year AS (
+                SELECT p.k, s.student_id, s.scale_score
+                FROM pairs p JOIN review_students s ON s.k = p.previous_k
+                WHERE s.scale_score IS NOT NULL
+            ),
+            cuts AS (
+                SELECT k, count(*) AS last_year_tested,
+                       percentile_cont(0.25) WITHIN GROUP (ORDER BY scale_score::float8) AS cut_score
+                FROM last_year GROUP BY k
+            ),
+            dropped AS (
+                SELECT l.k, l.scale_score
+                FROM last_year l
+                LEFT JOIN review_students t ON t.k = l.k AND t.student_id = l.student_id AND t.scale_score IS NOT NULL
+                WHERE t.student_id IS NULL
+            )
+            SELECT c.k, c.last_year_tested, c.cut_score,
+                   count(d.scale_score) AS dropped, count(*) FILTER (WHERE d.scale_score <= c.cut_score) AS dropped_low
+            FROM cuts c LEFT JOIN dropped d USING (k)
+            GROUP BY c.k, c.last_year_tested, c.cut_score"""),
+        {"current": [p[0] for p in pairs], "previous": [p[1] for p in pairs]},
+    )
+    return {
+        keys[row.k]: DropCounts(last_year_tested=row.last_year_tested, cut_score=row.cut_score, dropped=row.dropped,
+                                dropped_low=row.dropped_low)
+        for row in rows
+    }

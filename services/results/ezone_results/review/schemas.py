@@ -1,0 +1,51 @@
+"""What the review API answers, and the per-subgroup figures a review stores."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from ezone_schemas.results import GoalFinding, IntegrityFlag, SubgroupMetrics
+from ezone_schemas.vocabulary import ReviewStatus, Subject
+from pydantic import BaseModel, Field
+
+# Where a participation rate's denominator came from: enrollments in the tested grades (plus anyone with
+# a result row), only the result rows (tested + not-tested codes: no enrollments known), or a state file.
+ParticipationBasis = Literal["enrollments", "result_rows", "aggregate"]
+
+
+class SubgroupFigures(SubgroupMetrics):
+    """The contract's figures plus what a reader needs to trust them; stored with the review, served by the API."""
+
+    source: Literal["student_results", "aggregate"] = Field(
+        description="Computed from student rows, or taken from a school-level aggregate (e.g. MCAS) when there are none.")
+    participation_basis: ParticipationBasis | None = Field(
+        None, description="`result_rows`: no enrollments were known, so tested ÷ (tested + not-tested rows).")
+
+
+class ReviewOut(BaseModel):
+    id: uuid.UUID
+    zone_id: str
+    school_id: uuid.UUID
+    school_year: str
+    subject: Subject
+    version: int
+    status: ReviewStatus
+    metrics: list[SubgroupFigures]
+    goals: list[GoalFinding]
+    flags: list[IntegrityFlag]
+    policy_version: int | None
+    plan_version: int | None
+    batch_ids: list[uuid.UUID]
+    created_at: datetime
+
+
+class MetricsOut(BaseModel):
+    school_id: uuid.UUID
+    school_year: str
+    subject: Subject
+    review_id: uuid.UUID
+    review_version: int
+    reviewed_at: datetime
+    metrics: list[SubgroupFigures]

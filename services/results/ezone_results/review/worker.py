@@ -1,0 +1,256 @@
+"""The review worker: turns waiting review requests into versioned reviews and `review.completed` events.
+
+Woken by NOTIFY (sent in the transaction that queued a request, so only once it committed), with a 1 s
+poll as a safety net. It waits a moment after a wake-up so a burst of `results.posted` for one school
+coalesces into one request, then claims requests in batches. A batch's claim, its Review rows, the
+computed aggregates and the outbox rows of its events commit in one transaction: a crash rolls the claim
+back and the requests are reviewed again; nothing is reviewed twice. SKIP LOCKED lets any number of
+workers (one per replica) share the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+from ezone_kit.db import asyncpg_dsn
+from ezone_kit.service import Kit
+from ezone_schemas import ReviewCompleted
+from ezone_schemas.plans import GoalContract
+from ezone_schemas.results import SubgroupMetrics
+from ezone_schemas.vocabulary import Subgroup, Subject
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..models import Review
+from . import queries
+from .engine import (
+    Measures,
+    ReviewInputs,
+    assess,
+    measures_from_aggregate,
+    measures_from_counts,
+    percentile_rank,
+    previous_school_year,
+)
+from .policy import ReviewPolicy
+from .queries import Key, Request
+from .schemas import SubgroupFigures
+
+_log = logging.getLogger("ezone.results.review")
+
+BATCH_SIZE = 500  # schools × subjects per transaction: big enough for set-based SQL, small enough to hold locks briefly
+CONCURRENT_BATCHES = 2  # a zone-wide re-review keeps this many database backends (cores) busy
+POLL_INTERVAL_S = 1.0
+DEBOUNCE_S = 0.05
+MAX_BACKOFF_S = 10.0
+
+_SUBGROUPS = {subgroup.value: subgroup for subgroup in Subgroup}
+_SUBJECTS = {subject.value: subject for subject in Subject}
+_METRIC_FIELDS = tuple(SubgroupMetrics.model_fields)
+_DEFAULT_POLICY = ReviewPolicy()
+
+
+async def review_worker(kit: Kit) -> None:
+    wake = asyncio.Event()
+    listener: asyncpg.Connection | None = None
+    backoff = 0.0
+    try:
+        while True:
+            try:
+                if listener is None or listener.is_closed():
+                    listener = await asyncpg.connect(asyncpg_dsn(kit.settings.database_url))
+                    await listener.add_listener(queries.NOTIFY_CHANNEL, lambda *_: wake.set())
+                async with asyncio.TaskGroup() as group:  # one failing batch stops the others: all back off
+                    for _ in range(CONCURRENT_BATCHES):
+                        group.create_task(_drain(kit))
+                backoff = 0.0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the worker outlives database outages
+                backoff = min(MAX_BACKOFF_S, max(0.25, backoff * 2))
+                cause = exc.exceptions[0] if isinstance(exc, ExceptionGroup) else exc
+                _log.warning("review worker: %s; retrying in %.1fs", cause, backoff)
+                if listener is not None and listener.is_closed():
+                    listener = None
+                await asyncio.sleep(backoff * (0.8 + 0.4 * random.random()))
+                continue
+            try:
+                await asyncio.wait_for(wake.wait(), POLL_INTERVAL_S)
+            except TimeoutError:
+                pass
+            wake.clear()
+            await asyncio.sleep(DEBOUNCE_S)  # let the rest of a burst queue up behind the first request
+    finally:
+        if listener is not None:
+            listener.terminate()
+
+
+async def _drain(kit: Kit) -> None:
+    while await review_pending(kit):
+        pass
+
+
+async def review_pending(kit: Kit, limit: int = BATCH_SIZE) -> int:
+    """Claim and review one batch of waiting requests; return how many requests it took."""
+    started = time.perf_counter()
+    async with kit.sessions() as session:
+        async with session.begin():
+            requests = await queries.claim_requests(session, limit)
+            if not requests:
+                return 0
+            events = await review(session, requests, date.today())
+            await kit.outbox.add(session, events)
+    _log.info("reviewed %d of %d requests in %.0f ms", len(events), len(requests), 1000 * (time.perf_counter() - started))
+    return len(requests)
+
+
+async def review(session: AsyncSession, requests: list[Request], as_of: date) -> list[ReviewCompleted]:
+    """Review every requested school, year and subject that has data; store the reviews; return their events."""
+    batch = await _Batch.load(session, requests)
+    reviewed = [r for r in batch.requests if batch.current[r.key][0]]  # a key without any data has nothing to review
+    await queries.store_computed_aggregates(session, [
+        _computed_row(batch.schools[r.school_id], r, m)
+        for r in reviewed if r.key in batch.counts and r.school_id in batch.schools
+        for m in batch.current[r.key][0].values() if m.n_tested
+    ])
+    # Compared with every school's figures, this batch's just written included.
+    codes = {school.code for school in batch.schools.values()}
+    ranks = await queries.percentile_counts(session, {(r.school_year, r.subject) for r in reviewed}, codes)
+    gains = await queries.gain_distributions(
+        session, {(r.school_year, batch.previous[r.key], r.subject) for r in reviewed if batch.previous[r.key]}, codes)
+    drops = await queries.low_scorer_drops(session, batch.numbers, [
+        (r.key, earlier) for r in reviewed if r.key in batch.counts and (earlier := batch.earlier(r.key)) in batch.counts])
+    plans = await queries.approved_plans(session, [r.key for r in reviewed])
+    versions = await queries.latest_versions(session, [r.key for r in reviewed])
+
+    completed_at = datetime.now(UTC)
+    events, rows = [], []
+    for request in reviewed:
+        key = request.key
+        policy_version, policy = batch.policy(request.zone_id)
+        measures, input_batches = batch.current[key]
+        code = batch.schools[request.school_id].code if request.school_id in batch.schools else None
+        comparison = None
+        if (request.school_year, request.subject) in gains:
+            distribution, own = gains[(request.school_year, request.subject)]
+            comparison = distribution.without(own.get(code))
+        plan_version, goals = plans.get((request.school_id, request.school_year), (None, []))
+        assessment = assess(ReviewInputs(
+            school_year=request.school_year,
+            subject=_SUBJECTS[request.subject],
+            policy=policy,
+            measures=measures,
+            previous_all_students=batch.measures(batch.earlier(key))[0].get(Subgroup.ALL_STUDENTS),
+            percentiles={subgroup: percentile_rank(*ranks[(code, *key[1:], subgroup.value)])
+                         for subgroup in measures if (code, *key[1:], subgroup.value) in ranks},
+            comparison=comparison,
+            drop=drops.get(key),
+            goals=[GoalContract.model_validate(goal) for goal in goals],
+            as_of=as_of,
+        ))
+        event = ReviewCompleted(
+            review_id=uuid.uuid4(), zone_id=request.zone_id, school_id=request.school_id, school_year=request.school_year,
+            subject=request.subject, version=versions.get(key, 0) + 1, status=assessment.status, goals=assessment.goals,
+            metrics=[SubgroupMetrics(**m.model_dump(include=set(_METRIC_FIELDS))) for m in assessment.metrics],
+            flags=assessment.flags, policy_version=policy_version, plan_version=plan_version,
+            # The batches that asked for the review, then those whose rows it read.
+            batch_ids=list(dict.fromkeys([*map(uuid.UUID, request.batch_ids), *input_batches])),
+            completed_at=completed_at,
+        )
+        events.append(event)
+        rows.append(_review_row(event, assessment.metrics))
+    if rows:
+        await session.execute(insert(Review), rows)
+    return events
+
+
+class _Batch:
+    """What one batch of requests is judged with, loaded set-wise: policies, schools, student counts, aggregates."""
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.schools: dict[uuid.UUID, queries.DirectoryEntry] = {}
+        self.policies: dict[str, tuple[int, ReviewPolicy]] = {}
+        self.previous: dict[Key, str | None] = {}
+        self.numbers: dict[Key, int] = {}
+        self.counts: dict[Key, queries.KeyCounts] = {}
+        self.state: dict[queries.AggregateKey, queries.AggregateRows] = {}
+        self.current: dict[Key, tuple[dict[Subgroup, Measures], list[uuid.UUID]]] = {}
+
+    @classmethod
+    async def load(cls, session: AsyncSession, requests: list[Request]) -> _Batch:
+        batch = cls()
+        batch.schools = await queries.directory(session, (r.school_id for r in requests))
+        batch.policies = {zone: (version, ReviewPolicy.model_validate(document)) for zone, (version, document)
+                          in (await queries.latest_policies(session, {r.zone_id for r in requests})).items()}
+        for request in requests:
+            subject = _SUBJECTS.get(request.subject)
+            if subject is None or subject not in batch.policy(request.zone_id)[1].subjects:
+                _log.info("no review of %s: %s is not a subject its zone tracks", request.key, request.subject)
+            else:
+                batch.requests.append(request)
+        batch.previous = {r.key: previous_school_year(r.school_year) for r in batch.requests}
+        keys = [r.key for r in batch.requests]
+        earlier = [k for k in map(batch.earlier, keys) if k is not None]
+        batch.numbers = await queries.load_students(session, [*keys, *earlier])
+        batch.counts = await queries.student_counts(session, batch.numbers)
+        batch.state = await queries.aggregates(
+            session, {school.code for school in batch.schools.values()}, {key[1] for key in [*keys, *earlier]},
+            {key[2] for key in keys})
+        batch.current = {key: batch.measures(key) for key in keys}
+        return batch
+
+    def policy(self, zone_id: str) -> tuple[int | None, ReviewPolicy]:
+        # Until the zone's policy arrives, the defaults hold, and the review names no policy version.
+        return self.policies.get(zone_id, (None, _DEFAULT_POLICY))
+
+    def earlier(self, key: Key) -> Key | None:
+        year = self.previous.get(key)
+        return None if year is None else (key[0], year, key[2])
+
+    def measures(self, key: Key | None) -> tuple[dict[Subgroup, Measures], list[uuid.UUID]]:
+        """From the school's student rows; without any, from its school-level aggregates (e.g. MCAS)."""
+        if key in self.counts:
+            found = self.counts[key]
+            return ({_SUBGROUPS[name]: measures_from_counts(_SUBGROUPS[name], c, enrollments_known=found.enrollments_known)
+                     for name, c in found.subgroups.items() if name in _SUBGROUPS}, found.batch_ids)
+        school = self.schools.get(key[0]) if key is not None else None
+        rows = self.state.get((school.code, key[1], key[2])) if school is not None else None
+        if rows is None:
+            return {}, []
+        return ({_SUBGROUPS[name]: measures_from_aggregate(_SUBGROUPS[name], row)
+                 for name, row in rows.subgroups.items() if name in _SUBGROUPS}, rows.batch_ids)
+
+
+def _review_row(event: ReviewCompleted, figures: list[SubgroupFigures]) -> dict[str, Any]:
+    """The stored review: the event's content, with each figure's provenance (source, participation basis)."""
+    return {
+        "id": event.review_id, "zone_id": event.zone_id, "school_id": event.school_id, "school_year": event.school_year,
+        "subject": event.subject.value, "version": event.version, "status": event.status.value,
+        "metrics": [m.model_dump(mode="json") for m in figures],
+        "goals": [g.model_dump(mode="json") for g in event.goals],
+        "flags": [f.model_dump(mode="json") for f in event.flags],
+        "policy_version": event.policy_version, "plan_version": event.plan_version,
+        "batch_ids": [str(b) for b in event.batch_ids], "created_at": event.completed_at,
+    }
+
+
+def _computed_row(school: queries.DirectoryEntry, request: Request, measures: Measures) -> dict[str, Any]:
+    """A zone school's own figures, as a school-level aggregate row (source `computed`)."""
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(value, 2)
+
+    return {
+        "school_code": school.code, "school_year": request.school_year, "subject": request.subject,
+        "subgroup": measures.subgroup.value, "school_name": school.name, "n_tested": measures.n_tested,
+        "proficiency_rate": rounded(measures.proficiency_rate), "average_scaled_score": rounded(measures.average_scaled_score),
+        "median_growth_percentile": rounded(measures.median_growth_percentile),
+        "participation_rate": rounded(measures.participation_rate), "source": "computed", "batch_id": None,
+    }

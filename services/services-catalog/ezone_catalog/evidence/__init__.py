@@ -1,0 +1,1 @@
+"""Partners' evidence of impact, computed from reviews, and recommendations for schools that need help."""

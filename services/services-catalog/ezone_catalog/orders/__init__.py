@@ -1,0 +1,1 @@
+"""Orders, non-optional assignments and the budget envelopes they draw on."""

@@ -1,0 +1,1 @@
+"""Partner organisations: onboarding and vetting."""

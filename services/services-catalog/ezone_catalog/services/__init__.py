@@ -1,0 +1,1 @@
+"""The catalog of district and partner services."""

@@ -1,0 +1,187 @@
+"""What asks for a review and what comes out: bursts coalesce, duplicates have no second effect, approved plans
+and policy changes re-review with new versions, and several workers share the queue without reviewing twice."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from ezone_results.review import queries
+from ezone_results.review.worker import review_pending
+from ezone_schemas import PlanApproved, ReviewCompleted
+from ezone_schemas.plans import BudgetEnvelope
+
+from ezone.stack import wait_for
+from tests.events import published_events
+from tests.helpers import scalar, wait_for_count
+from tests.integration.results.review_support import cohort, fresh_years, publish, results_posted, review_zone
+from tests.integration.results.test_review_metrics import SCORES
+
+MATH_TWELVE = cohort("s", SCORES)  # 75% proficient, average 514.17
+
+
+async def consumed(stack, ids: list[uuid.UUID]) -> None:
+    await wait_for_count(stack, "SELECT count(*) FROM results.inbox WHERE event_id = ANY(:ids)", len(set(ids)), ids=ids)
+
+
+async def review_events(stack, school: str, subject: str) -> int:
+    return await scalar(stack, "SELECT count(*) FROM results.outbox WHERE ce_type = :t AND key = :k AND payload->>'subject' = :s",
+                        t=ReviewCompleted.ce_type, k=school, s=subject)
+
+
+async def test_a_burst_of_results_for_one_school_coalesces_into_few_reviews_naming_every_batch(zone_stack, zone_id):
+    zone = await review_zone(zone_stack, zone_id)
+    [school] = zone.schools
+    _, year = fresh_years()
+    await zone.results(school, year, "MATH", MATH_TWELVE)
+    batches = [uuid.uuid4() for _ in range(20)]
+
+    ids = await publish(zone_stack, *(results_posted(zone_id, school, year, "MATH", batch) for batch in batches))
+    await consumed(zone_stack, ids)
+
+    async def all_batches_reviewed() -> bool:
+        reviews = await zone.reviews(school, year, "MATH")
+        return bool(reviews) and {str(b) for b in batches} <= set(reviews[-1]["batch_ids"])
+
+    await wait_for(all_batches_reviewed, 20, what="a review naming every batch")
+    reviews = await zone.reviews(school, year, "MATH")
+    assert len(reviews) < len(batches)
+    assert [r["version"] for r in reviews] == list(range(1, len(reviews) + 1))
+    assert await review_events(zone_stack, school, "MATH") == len(reviews)
+
+
+async def test_a_redelivered_results_posted_has_no_second_review(zone_stack, zone_id):
+    zone = await review_zone(zone_stack, zone_id)
+    [school] = zone.schools
+    _, year = fresh_years()
+    await zone.results(school, year, "MATH", MATH_TWELVE)
+    await zone.results(school, year, "ELA", cohort("e", SCORES))
+    event_id = uuid.uuid4()
+    await zone.post(school, year, "MATH", event_ids=[event_id])
+    await zone.wait_for_review(school, year, "MATH")
+
+    await zone.post(school, year, "MATH", event_ids=[event_id])  # the same event again
+    await zone.post(school, year, "ELA")  # same school, same partition: consumed after the duplicate
+    await zone.wait_for_review(school, year, "ELA")
+
+    assert [r["version"] for r in await zone.reviews(school, year, "MATH")] == [1]
+    assert await review_events(zone_stack, school, "MATH") == 1
+
+
+def approved(zone_id: str, school: str, year: str, version: int, goals: list[dict]) -> PlanApproved:
+    return PlanApproved(
+        zone_id=zone_id, school_id=school, plan_id=uuid.uuid5(uuid.NAMESPACE_URL, school), school_year=year,
+        version=version, goals=[{"goal_id": uuid.uuid4(), "baseline": None, "subgroup": "all_students", **g} for g in goals],
+        budget=BudgetEnvelope(per_pupil_allocation=Decimal("9500"), total=Decimal("1000000"),
+                              purchased_services_total=Decimal("50000")),
+        approvals=4, returns=0, approved_at=datetime.now(UTC),
+    )
+
+
+async def test_an_approved_plan_re_reviews_the_school_against_its_goals(zone_stack, zone_id):
+    zone = await review_zone(zone_stack, zone_id)
+    [school] = zone.schools
+    _, year = fresh_years()
+    await zone.results(school, year, "MATH", [*MATH_TWELVE[:6], *cohort("hn", SCORES[6:], subgroups=("high_needs",))])
+    first = await zone.review_of(school, year, "MATH")
+    assert (first["status"], first["goals"], first["plan_version"]) == ("insufficient_data", [], None)
+
+    goals = [
+        {"metric": "proficiency_rate", "subject": "MATH", "annual_target": 70.0},  # 75: meeting
+        {"metric": "average_scaled_score", "subject": "MATH", "annual_target": 516.0},  # 514.17, within 3: approaching
+        {"metric": "median_growth_percentile", "subject": "MATH", "subgroup": "high_needs", "annual_target": 50.0},
+        {"metric": "proficiency_rate", "subject": "ELA", "annual_target": 40.0},  # no ELA results: no ELA review
+    ]
+    await publish(zone_stack, approved(zone_id, school, year, 1, goals), source="/ezone/plans")
+    second = await zone.wait_for_review(school, year, "MATH", version=2)
+
+    assert [(g["metric"], g["subgroup"], g["target"], g["actual"], g["status"]) for g in second["goals"]] == [
+        ("proficiency_rate", "all_students", 70.0, 75.0, "meeting"),
+        ("average_scaled_score", "all_students", 516.0, 514.17, "approaching"),
+        ("median_growth_percentile", "high_needs", 50.0, None, "insufficient_data"),  # 6 students: suppressed
+    ]
+    assert (second["status"], second["plan_version"]) == ("approaching", 1)
+    [event] = await published_events(zone_stack, ReviewCompleted.topic, ReviewCompleted.ce_type, key=school,
+                                     where={"version": 2})
+    assert event["status"] == "approaching" and len(event["goals"]) == 3
+
+    amendment = [{**goals[1], "annual_target": 514.0}]
+    await publish(zone_stack, approved(zone_id, school, year, 2, amendment), source="/ezone/plans")
+    third = await zone.wait_for_review(school, year, "MATH", version=3)
+    assert (third["status"], third["plan_version"]) == ("meeting", 2)
+
+    [late] = await publish(zone_stack, approved(zone_id, school, year, 1, goals), source="/ezone/plans")
+    await consumed(zone_stack, [late])
+    assert await scalar(zone_stack, "SELECT version FROM results.approved_plans WHERE school_id = :s", s=school) == 2
+    assert await scalar(zone_stack, "SELECT count(*) FROM results.review_requests WHERE school_id = :s", s=school) == 0
+    assert [r["version"] for r in await zone.reviews(school, year, "MATH")] == [1, 2, 3]
+    assert await zone.reviews(school, year, "ELA") == []
+
+
+async def test_a_policy_change_re_reviews_every_school_of_the_zone_under_the_new_version(zone_stack, zone_id):
+    zone = await review_zone(zone_stack, zone_id, schools=2)
+    previous, year = fresh_years()
+    for school in zone.schools:
+        await zone.results(school, previous, "MATH", cohort(f"{school}-p", [480.0 + i for i in range(12)]))  # 25%
+        await zone.results(school, year, "MATH", cohort(f"{school}-c", SCORES))  # 75%: better than last year
+    before = [await zone.review_of(school, year, "MATH") for school in zone.schools]
+    assert [(r["status"], r["policy_version"]) for r in before] == [("meeting", 1)] * 2
+
+    await zone.change_policy(minimum_n=13)
+
+    for school in zone.schools:
+        after = await zone.wait_for_review(school, year, "MATH", version=2)
+        # Twelve students are now too few: the same results are insufficient data under policy version 2.
+        assert (after["status"], after["policy_version"]) == ("insufficient_data", 2)
+        assert after["metrics"][0]["suppressed"] is True
+        # Last year had never been reviewed: it is now, under the new version too.
+        assert (await zone.wait_for_review(school, previous, "MATH"))["policy_version"] == 2
+    assert await scalar(zone_stack, "SELECT max(version) FROM results.zone_policies WHERE zone_id = :z", z=zone_id) == 2
+
+
+async def test_workers_running_side_by_side_review_each_request_once(zone_stack, zone_id):
+    zone = await review_zone(zone_stack, zone_id)
+    [school] = zone.schools
+    years = [year for _ in range(6) for year in fresh_years()]
+    for year in years:
+        await zone.results(school, year, "MATH", cohort(f"{year}-", SCORES))
+    kit = zone_stack.kits["results"]
+    async with kit.sessions() as session, session.begin():
+        await queries.enqueue(session, zone_id, [(uuid.UUID(school), year, "MATH") for year in years], "results")
+
+    # The service's own worker is running too: three workers take small batches from the same queue.
+    while await asyncio.gather(review_pending(kit, limit=2), review_pending(kit, limit=2)) != [0, 0]:
+        pass
+    await wait_for_count(zone_stack, "SELECT count(*) FROM results.reviews WHERE school_id = :s", len(years), s=school)
+
+    for year in years:
+        assert [r["version"] for r in await zone.reviews(school, year, "MATH")] == [1]
+    assert await review_events(zone_stack, school, "MATH") == len(years)
+
+
+async def test_a_failed_review_leaves_its_requests_queued_and_nothing_half_done(zone_stack, zone_id, monkeypatch):
+    zone = await review_zone(zone_stack, zone_id)
+    [school] = zone.schools
+    _, year = fresh_years()
+    await zone.results(school, year, "MATH", MATH_TWELVE)
+    kit = zone_stack.kits["results"]
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("the database went away mid-review")
+
+    monkeypatch.setattr(queries, "approved_plans", broken)  # every worker's batch fails after computing the figures
+    async with kit.sessions() as session, session.begin():
+        await queries.enqueue(session, zone_id, [(uuid.UUID(school), year, "MATH")], "results")
+    with pytest.raises(RuntimeError):
+        await review_pending(kit)
+
+    assert await scalar(zone_stack, "SELECT count(*) FROM results.review_requests WHERE school_id = :s", s=school) == 1
+    assert await zone.reviews(school, year, "MATH") == []
+    assert await scalar(zone_stack, "SELECT count(*) FROM results.school_aggregates a JOIN results.schools s "
+                                    "ON s.code = a.school_code WHERE s.id = :s", s=school) == 0
+    monkeypatch.undo()
+    assert (await zone.wait_for_review(school, year, "MATH"))["version"] == 1
+    assert await review_events(zone_stack, school, "MATH") == 1
