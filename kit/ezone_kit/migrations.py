@@ -20,7 +20,9 @@ VERSION_TABLE = "alembic_version"
 def create_kit_tables_v1(op, schema: str) -> None:  # noqa: ANN001 - alembic's op proxy
     """Create the kit's tables (version 1) in the service's schema, and the trigger that wakes the relay.
 
-    A later change to the kit's tables comes as a new `..._v2` step that services add in a new migration.
+    It builds the kit tables as the kit defines them now, so on a new database later kit steps find
+    their work done: every kit step is idempotent (IF NOT EXISTS), and a service's later migration
+    that calls one brings an older database to the same state.
     """
     metadata = service_metadata(schema)
     metadata.create_all(op.get_bind(), tables=[metadata.tables[f"{schema}.{name}"] for name in KIT_TABLES])
@@ -46,6 +48,15 @@ def create_idempotency_keys_v1(op, schema: str) -> None:  # noqa: ANN001
 
 def drop_idempotency_keys_v1(op, schema: str) -> None:  # noqa: ANN001
     op.drop_table("idempotency_keys", schema=schema)
+
+
+def create_outbox_key_index_v1(op, schema: str) -> None:  # noqa: ANN001
+    """The relay asks per key for the oldest unsent row: an index over exactly those rows."""
+    op.execute(f"CREATE INDEX IF NOT EXISTS ix_outbox_unsent_key ON {schema}.outbox (key, seq) WHERE sent_at IS NULL")
+
+
+def drop_outbox_key_index_v1(op, schema: str) -> None:  # noqa: ANN001
+    op.execute(f"DROP INDEX IF EXISTS {schema}.ix_outbox_unsent_key")
 
 
 def drop_kit_tables_v1(op, schema: str) -> None:  # noqa: ANN001

@@ -69,6 +69,8 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         try:
             while True:
+                # Cleared before draining: a NOTIFY that arrives during the last pass must wake the next one.
+                self._wake.clear()
                 try:
                     await self._listen()
                     while await self.publish_batch():
@@ -88,7 +90,6 @@ class OutboxRelay:
                         self._listener = None
                     await asyncio.sleep(backoff * (0.8 + 0.4 * random.random()))
                     continue
-                self._wake.clear()
                 # Rows another relay holds are released within a publish round-trip: look again soon.
                 wait_s = HELD_ELSEWHERE_RETRY_S if self._held_elsewhere else self._settings.ezone_relay_poll_interval_s
                 try:
@@ -165,11 +166,12 @@ class OutboxRelay:
             first_seq.setdefault(row.key, row.seq)
         held = (
             await conn.execute(
+                # Any unsent row older than our first of a key is not ours, so another relay holds it.
                 text(
                     f"SELECT key, min(seq) AS seq FROM {self._schema}.outbox WHERE sent_at IS NULL"
-                    f" AND key = ANY(:keys) AND NOT (id = ANY(:ours)) GROUP BY key"
+                    f" AND key = ANY(:keys) GROUP BY key"
                 ),
-                {"keys": list(first_seq), "ours": [row.id for row in rows]},
+                {"keys": list(first_seq)},
             )
         ).all()
         blocked = {row.key for row in held if row.seq < first_seq[row.key]}
