@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test bench contracts install clean
+.PHONY: up test bench contracts install browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ezone needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -18,7 +18,15 @@ install: $(STAMP)
 up: $(STAMP)
 	$(BIN)/ezone up
 
-test: $(STAMP)
+# The board page's test drives a real headless Chromium: Debian's package, installed here when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for the board page's browser test"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get install -y --no-install-recommends chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; } \
+		|| { echo "Could not install chromium: run 'apt-get install chromium' (Debian/Ubuntu) and retry." >&2; exit 1; }; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

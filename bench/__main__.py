@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import Progress
 
-from . import consumer, latency, relay
+from . import alerts, consumer, latency, relay
 from . import csv_memory, edfi_upserts, results_ingest, state_rereview
 from .environment import FULL, QUICK, BenchEnvironment, embedded_environment
 from .progress import new_progress
@@ -35,6 +35,8 @@ BENCHMARKS: dict[str, Runner] = {
     "edfi_upserts": edfi_upserts.run,
     "state_rereview": state_rereview.run,
     "csv_memory": csv_memory.run,
+    "alert_latency": alerts.run_latency,
+    "alert_fanout": alerts.run_fanout,
 }
 
 

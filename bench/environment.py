@@ -24,10 +24,15 @@ class Sizes:
     consumer_events: int
     latency_rate_per_s: float
     latency_duration_s: float
+    alert_batches_per_s: float
+    alert_duration_s: float
+    fanout_reviews: int
 
 
-FULL = Sizes(relay_rows=50_000, relay_keys=1_000, consumer_events=50_000, latency_rate_per_s=20, latency_duration_s=30)
-QUICK = Sizes(relay_rows=5_000, relay_keys=1_000, consumer_events=5_000, latency_rate_per_s=20, latency_duration_s=5)
+FULL = Sizes(relay_rows=50_000, relay_keys=1_000, consumer_events=50_000, latency_rate_per_s=20, latency_duration_s=30,
+             alert_batches_per_s=20, alert_duration_s=60, fanout_reviews=1_800)
+QUICK = Sizes(relay_rows=5_000, relay_keys=1_000, consumer_events=5_000, latency_rate_per_s=20, latency_duration_s=5,
+              alert_batches_per_s=20, alert_duration_s=5, fanout_reviews=200)
 
 
 @dataclass(frozen=True)

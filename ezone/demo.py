@@ -89,8 +89,30 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("EZONE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
+# DESE's file names: grades_3-8_<student group>_<year>.csv
+_FILE_NAME = re.compile(r"_(?P<group>all_students|high_needs|EL|students_with_disabilities|low-income|afr_american-black"
+                        r"|hispanic-latino)_(?P<year>\d{4})\.csv$", re.IGNORECASE)
+_SUBGROUPS = {"all_students": "all_students", "high_needs": "high_needs", "el": "el", "students_with_disabilities": "swd",
+              "low-income": "low_income", "afr_american-black": "afr_american_black", "hispanic-latino": "hispanic_latino"}
+
+
+def file_parameters(path: Path) -> dict[str, str]:
+    """The subgroup and school year a DESE file name tells (MCAS 2022 is school year 2021-22); nothing for
+    another name, and the service reads them from the file's `student_group` and `year` columns."""
+    match = _FILE_NAME.search(path.name)
+    if match is None:
+        return {}
+    year = int(match["year"])
+    return {"subgroup": _SUBGROUPS[match["group"].lower()], "school_year": f"{year - 1}-{year % 100:02d}"}
+
+
+def all_students_files(mcas_dir: Path) -> list[Path]:
+    """DESE's all-students files in `mcas_dir`, oldest year first."""
+    return sorted(mcas_dir.glob("grades_3-8_all_students_*.csv"), key=lambda p: int(re.findall(r"\d{4}", p.name)[-1]))
+
+
 def newest_all_students_file(mcas_dir: Path) -> Path:
-    files = sorted(mcas_dir.glob("grades_3-8_all_students_*.csv"), key=lambda p: int(re.findall(r"\d{4}", p.name)[-1]))
+    files = all_students_files(mcas_dir)
     if not files:
         raise FileNotFoundError(
             f"no MCAS files (grades_3-8_all_students_<year>.csv) in {mcas_dir}; set EZONE_DATA_DIR to the folder holding mcas/"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -14,27 +13,11 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
+from .demo import file_parameters
 from .local import home_dir
 
 CHUNK_BYTES = 64 * 1024
 LISTED_ERRORS = 20
-# DESE's file names: grades_3-8_<student group>_<year>.csv
-_FILE_NAME = re.compile(r"_(?P<group>all_students|high_needs|EL|students_with_disabilities|low-income|afr_american-black"
-                        r"|hispanic-latino)_(?P<year>\d{4})\.csv$", re.IGNORECASE)
-_SUBGROUPS = {"all_students": "all_students", "high_needs": "high_needs", "el": "el", "students_with_disabilities": "swd",
-              "low-income": "low_income", "afr_american-black": "afr_american_black", "hispanic-latino": "hispanic_latino"}
-
-
-def file_parameters(path: Path) -> dict[str, str]:
-    """The subgroup and school year a DESE file name tells (MCAS 2022 is school year 2021-22); nothing for
-    another name, and the service reads them from the file's `student_group` and `year` columns."""
-    match = _FILE_NAME.search(path.name)
-    if match is None:
-        return {}
-    year = int(match["year"])
-    return {"subgroup": _SUBGROUPS[match["group"].lower()], "school_year": f"{year - 1}-{year % 100:02d}"}
-
-
 def mcas_command(
     files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True, help=(
         "MCAS school-level CSV files as DESE publishes them, e.g. grades_3-8_all_students_2022.csv (all schools, "

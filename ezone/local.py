@@ -31,19 +31,23 @@ from .demo import (
     DEMO_DISTRICT_SERVICES,
     DEMO_SCHOOL_YEAR,
     DEMO_ZONE,
+    all_students_files,
     board_member_request,
+    default_data_dir,
     demo_partners,
     demo_schools,
+    file_parameters,
     leadership_team,
     plan_request,
 )
 
 DEMO_APPROVED_PLANS = 6
 from .services import SERVICES, ServiceEntry, all_topics
-from .stack import EmbeddedBroker, EmbeddedPostgres, StackError, die_with_parent, port_open
+from .stack import EmbeddedBroker, EmbeddedPostgres, SmtpSink, StackError, die_with_parent, free_port, port_open
 
 STATE_FILE = "state.json"
 DATABASE_NAME = "ezone"
+DEFAULT_SMTP_PORT = 1025
 
 
 def home_dir() -> Path:
@@ -70,6 +74,7 @@ class LocalZone:
     console: Console = field(default_factory=Console)
     postgres: EmbeddedPostgres | None = None
     broker: EmbeddedBroker | None = None
+    smtp_sink: SmtpSink | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def service_port(self, entry: ServiceEntry) -> int:
@@ -123,6 +128,7 @@ class LocalZone:
                     "kafka_heartbeat_interval_ms": 500,
                 }
                 self.console.print(f"Tansu broker (embedded, memory only): {self.broker.bootstrap_servers}")
+        overrides |= self._start_smtp_sink()
         settings = KitSettings(**{k: v for k, v in overrides.items()})
         broker_started_at = datetime.now(UTC)
 
@@ -152,6 +158,19 @@ class LocalZone:
         (self.home / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
         self._service_env = {**os.environ, **{k.upper(): str(v).lower() if isinstance(v, bool) else str(v) for k, v in overrides.items()}}
         return settings
+
+    def _start_smtp_sink(self) -> dict[str, object]:
+        """Where alert emails go: EZONE_SMTP_HOST's server, else a local sink that keeps them in an mbox file."""
+        if "EZONE_SMTP_HOST" in os.environ:
+            self.console.print(f"SMTP: {os.environ['EZONE_SMTP_HOST']} from the environment")
+            return {}
+        port = int(os.environ.get("EZONE_SMTP_PORT", DEFAULT_SMTP_PORT))
+        if "EZONE_SMTP_PORT" not in os.environ and port_open(port):
+            port = free_port()  # the default port is taken (another sink?): any free one will do
+        self.smtp_sink = SmtpSink(self.home / "mail", port)
+        self.smtp_sink.start()
+        self.console.print(f"Mail sink (keeps every alert email): SMTP on {self.smtp_sink.host}:{port}")
+        return {"ezone_smtp_host": self.smtp_sink.host, "ezone_smtp_port": port}
 
     async def _start_services(self, settings: KitSettings) -> None:
         busy = [self.service_port(e) for e in SERVICES if port_open(self.service_port(e))]
@@ -220,6 +239,24 @@ class LocalZone:
             f"leadership teams, {DEMO_SCHOOL_YEAR} plans ({DEMO_APPROVED_PLANS} approved, the rest awaiting votes)"
         )
         await self._demo_catalog()
+        await self._demo_results()
+
+    async def _demo_results(self) -> None:
+        """The state's published MCAS results of every year on file: the zone's schools are reviewed against them,
+        so the board page has real history to chart. Loading a file again changes nothing."""
+        token = mint_token(self.home / "keys", role="admin", zone=DEMO_ZONE["id"], subject="ezone-up-demo-loader")
+        results = f"http://127.0.0.1:{self.service_port(SERVICES[1])}"
+        files = all_students_files(default_data_dir() / "mcas")
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      console=self.console) as progress:
+            task = progress.add_task("Loading MCAS results (all schools in the state)", total=len(files))
+            async with httpx.AsyncClient(base_url=results, headers={"Authorization": f"Bearer {token}",
+                                                                    "Content-Type": "text/csv"}, timeout=120) as client:
+                for path in files:
+                    await _ok(client.post("/state-aggregates/mcas", params=file_parameters(path), content=path.read_bytes()))
+                    progress.advance(task)
+        years = ", ".join(file_parameters(path)["school_year"] for path in files)
+        self.console.print(f"MCAS results of {years}: the zone's schools are reviewed as they arrive")
 
     async def _demo_catalog(self) -> None:
         """District services and partners, through the catalog's API as district staff; every step is idempotent."""
@@ -271,7 +308,12 @@ class LocalZone:
         chair = board_member_request(DEMO_BOARD[0])
         board = mint_token(self.home / "keys", role="board", zone=DEMO_ZONE["id"], subject=chair["subject"])
         self.console.print(f"A board token for {chair['name']} (seat 1) of the demo zone (8 h):\n[dim]{board}[/dim]")
+        notifications = self.service_port(SERVICES[3])
+        self.console.print(f"The board's page, signed in as {chair['name']}:\n"
+                           f"[bold]http://127.0.0.1:{notifications}/board/sign-in?token={board}[/bold]")
         self.console.print("More tokens: [bold].venv/bin/ezone token --role admin --zone springfield[/bold]")
+        if self.smtp_sink is not None:
+            self.console.print(f"Alert emails: {self.smtp_sink.mbox_path}")
         self.console.print(f"Logs: {self.home / 'logs'}.  [bold]Ctrl-C stops everything.[/bold]")
 
     async def _supervise(self, stop: asyncio.Event) -> int:
@@ -299,6 +341,8 @@ class LocalZone:
                 process.kill()
                 process.wait(5)
         try:
+            if self.smtp_sink is not None:
+                self.smtp_sink.stop()
             if self.broker is not None:
                 self.broker.stop()
         finally:

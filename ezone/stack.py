@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import mailbox
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import warnings
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import getaddresses
 from pathlib import Path
 
 import asyncpg
@@ -155,6 +160,56 @@ class EmbeddedBroker:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+class SmtpSink:
+    """A local SMTP server that accepts every message and sends none on: what `ezone up` and the tests give the
+    notifications service instead of a real mail server. Messages are kept in memory and appended to an mbox file
+    (open it with any mail client, or `mailbox.mbox`)."""
+
+    def __init__(self, folder: Path, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = port or free_port()
+        self.mbox_path = folder.resolve() / "ezone.mbox"
+        self.messages: list[EmailMessage] = []
+        self._lock = threading.Lock()  # the server runs in its own thread
+        self._controller = None
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        if port_open(self.port, self.host):
+            raise StackError(f"port {self.port} is already in use; stop what holds it or choose another port (EZONE_SMTP_PORT)")
+        self.mbox_path.parent.mkdir(parents=True, exist_ok=True)
+        self.mbox_path.touch()  # there to open before the first email arrives
+        self._controller = Controller(self, hostname=self.host, port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            controller, self._controller = self._controller, None
+            controller.stop()
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001 - aiosmtpd's handler hook
+        # Line endings as a local file has them: SMTP's CRLF would show in every part and break mbox readers.
+        raw = (envelope.original_content or envelope.content).replace(b"\r\n", b"\n")
+        message = message_from_bytes(raw, policy=policy.default)
+        with self._lock:
+            self.messages.append(message)
+            box = mailbox.mbox(self.mbox_path)
+            box.lock()
+            try:
+                box.add(message)
+                box.flush()
+            finally:
+                box.unlock()
+                box.close()
+        return "250 Message accepted for delivery"
+
+    def received(self, to: str) -> list[EmailMessage]:
+        """The messages received so far for one address."""
+        with self._lock:
+            return [m for m in self.messages if to in (address for _, address in getaddresses(m.get_all("To", [])))]
 
 
 async def wait_for(predicate, timeout_s: float, interval_s: float = 0.05, what: str = "condition"):  # noqa: ANN001

@@ -12,7 +12,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from ezone_kit.devkeys import ensure_dev_keys
 
-from ezone.stack import EmbeddedBroker, EmbeddedPostgres
+from ezone.stack import EmbeddedBroker, EmbeddedPostgres, SmtpSink
 from tests.stack import Stack, new_database, running_stack
 
 
@@ -51,12 +51,23 @@ def metric_reader() -> InMemoryMetricReader:
 
 
 @pytest.fixture(scope="session")
+def smtp_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpSink]:
+    """The mail server of every stack the tests start: it keeps what it receives, for tests to read."""
+    sink = SmtpSink(tmp_path_factory.mktemp("mail"))
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
 async def zone_stack(
-    postgres: EmbeddedPostgres, broker: EmbeddedBroker, key_dir: Path, metric_reader: InMemoryMetricReader
+    postgres: EmbeddedPostgres, broker: EmbeddedBroker, key_dir: Path, metric_reader: InMemoryMetricReader,
+    smtp_sink: SmtpSink,
 ) -> AsyncIterator[Stack]:
     """The whole zone, shared by the tests that do not disturb it (each uses its own zone id)."""
     database_url = await new_database(postgres)
-    async with running_stack(database_url, broker.bootstrap_servers, key_dir) as stack:
+    async with running_stack(database_url, broker.bootstrap_servers, key_dir,
+                             ezone_smtp_host=smtp_sink.host, ezone_smtp_port=smtp_sink.port) as stack:
         yield stack
 
 

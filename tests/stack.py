@@ -3,6 +3,7 @@ on a real PostgreSQL database and a real Kafka-protocol broker."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import uvicorn
 from asgi_lifespan import LifespanManager
 from ezone_kit.bus import ensure_topics
 from ezone_kit.devkeys import mint_token
@@ -18,7 +20,7 @@ from ezone_kit.service import Kit, create_app
 from ezone_kit.settings import KitSettings
 
 from ezone.services import SERVICES, all_topics
-from ezone.stack import EmbeddedPostgres
+from ezone.stack import EmbeddedPostgres, free_port
 
 
 def stack_settings(database_url: str, bootstrap_servers: str, key_dir: Path, **overrides: object) -> dict[str, object]:
@@ -93,3 +95,26 @@ async def running_stack(database_url: str, bootstrap_servers: str, key_dir: Path
         yield await stack.start()
     finally:
         await stack.stop()
+
+
+@contextlib.asynccontextmanager
+async def served(stack: Stack, service: str, **overrides: object) -> AsyncIterator[str]:
+    """One service's API on a real port (for streams and browsers); its relay and consumers stay in `stack`,
+    so the shared consumer groups keep one member each. Yields the base URL."""
+    definition = next(entry.definition for entry in SERVICES if entry.name == service)
+    settings = definition.settings_class(**stack_settings(
+        stack.database_url, stack.bootstrap_servers, stack.key_dir,
+        **{**stack.overrides, "ezone_run_consumers": False, "ezone_run_relay": False, **overrides}))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(definition, settings), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task  # raises why it could not start
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

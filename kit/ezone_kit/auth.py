@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,6 +27,9 @@ ROLES = ("sis", "school", "board", "district", "admin", "partner")
 SCHOOL_BOUND_ROLES = frozenset({"sis", "school"})
 PARTNER_ROLE = "partner"
 ALGORITHMS = ["RS256", "ES256"]
+# Tokens verified recently, kept until they expire: a client sends the same token with every request,
+# and an ES256 check costs more than the rest of a small request's authentication.
+VERIFIED_TOKENS_KEPT = 1024
 
 
 @dataclass(frozen=True)
@@ -78,12 +82,16 @@ def _unauthorized(detail: str, *, credentials_sent: bool = True) -> Problem:
 class JwksVerifier:
     """Verifies tokens against a JWKS read from a file or fetched from a URL (refetched on an unknown key id)."""
 
-    def __init__(self, jwks_url: str, audience: str, issuer: str | None = None) -> None:
+    def __init__(self, jwks_url: str, audience: str, issuer: str | None = None,
+                 verified_tokens_kept: int = VERIFIED_TOKENS_KEPT) -> None:
         self._source = jwks_url
         self._audience = audience
         self._issuer = issuer
         self._keys: dict[str, jwt.PyJWK] = {}
         self._lock = asyncio.Lock()
+        # raw token -> (its principal, its `exp`), least recently used first
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._verified_kept = verified_tokens_kept
 
     async def _load(self) -> None:
         if self._source.startswith(("http://", "https://")):
@@ -120,6 +128,21 @@ class JwksVerifier:
         )
 
     async def verify(self, token: str) -> Principal:
+        """The principal of a valid token. A token verified before answers from memory until its `exp`
+        (never longer: the leeway below is only for clock skew at the first check)."""
+        if (known := self._verified.get(token)) is not None:
+            principal, expires_at = known
+            if time.time() < expires_at:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+        principal, expires_at = await self._verify_signed(token)
+        self._verified[token] = (principal, expires_at)
+        if len(self._verified) > self._verified_kept:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify_signed(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError:
@@ -152,8 +175,9 @@ class JwksVerifier:
         partner_id = claims.get("partner_id")
         if role == PARTNER_ROLE and not (isinstance(partner_id, str) and partner_id):
             raise _unauthorized("A partner token must name the partner organisation it acts for in `partner_id`.")
-        return Principal(subject=str(claims["sub"]), role=role, zone=zone, schools=frozenset(map(str, schools)),
-                         token_id=claims.get("jti"), partner_id=partner_id if role == PARTNER_ROLE else None)
+        principal = Principal(subject=str(claims["sub"]), role=role, zone=zone, schools=frozenset(map(str, schools)),
+                              token_id=claims.get("jti"), partner_id=partner_id if role == PARTNER_ROLE else None)
+        return principal, float(claims["exp"])
 
 
 async def current_principal(request: Request) -> Principal:

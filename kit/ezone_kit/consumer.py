@@ -46,6 +46,7 @@ class HandlerContext:
     envelope: Envelope
     session: AsyncSession
     _outbox: Outbox
+    settings: KitSettings  # the service's own settings class, e.g. where its links point
     _emitted: list[Event] = field(default_factory=list)
 
     @property
@@ -236,7 +237,7 @@ class ConsumerWorker:
                 inbox_rows: list[dict[str, Any]] = []
                 outbox_rows: list[dict[str, Any]] = []
                 for _, envelope, handler in fresh:
-                    context = HandlerContext(envelope, session, self._outbox)
+                    context = HandlerContext(envelope, session, self._outbox, self._settings)
                     with consume_span(envelope, self.group) as span:
                         failed_first_attempt = envelope.id
                         await handler(context)
@@ -282,7 +283,7 @@ class ConsumerWorker:
         for attempt in range(first_attempt, max_attempts + 1):
             if attempt > 1:
                 await asyncio.sleep(self._settings.ezone_consumer_retry_backoff_s * 2 ** (attempt - 2))
-            context = HandlerContext(envelope, session, self._outbox)
+            context = HandlerContext(envelope, session, self._outbox, self._settings)
             try:
                 with consume_span(envelope, self.group) as span:
                     async with session.begin_nested():

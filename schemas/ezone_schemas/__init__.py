@@ -3,7 +3,7 @@
 JSON Schema files and the AsyncAPI document under schemas/ are generated from these.
 """
 
-from . import catalog, plans, results, topics, vocabulary
+from . import catalog, notifications, plans, results, topics, vocabulary
 from .base import EVENT_TYPES, Event, event_class
 from .catalog import (
     OrderCancelled,
@@ -15,20 +15,25 @@ from .catalog import (
     ServicePublished,
 )
 from .plans import (
+    BoardMemberChanged,
     PlanApproved,
     PlanReturned,
     PlanSubmitted,
+    PlanVoteCast,
     SchoolRegistered,
+    SchoolTeamChanged,
     SchoolTierChanged,
     SchoolUpdated,
     ZonePolicyChanged,
     ZoneRegistered,
 )
+from .notifications import AlertDelivered, AlertRaised
 from .results import ResultsPosted, ReviewCompleted
 
 __all__ = [
-    "EVENT_TYPES", "Event", "event_class", "catalog", "plans", "results", "topics", "vocabulary",
+    "EVENT_TYPES", "Event", "event_class", "catalog", "notifications", "plans", "results", "topics", "vocabulary",
     "OrderCancelled", "OrderConfirmed", "OrderFulfilled", "OrderPlaced", "OrderRejected", "PartnerVettingChanged",
-    "ServicePublished", "PlanApproved", "PlanReturned", "PlanSubmitted", "ResultsPosted", "ReviewCompleted",
-    "SchoolRegistered", "SchoolTierChanged", "SchoolUpdated", "ZonePolicyChanged", "ZoneRegistered",
+    "ServicePublished", "BoardMemberChanged", "PlanApproved", "PlanReturned", "PlanSubmitted", "PlanVoteCast",
+    "ResultsPosted", "ReviewCompleted", "SchoolRegistered", "SchoolTeamChanged", "SchoolTierChanged", "SchoolUpdated",
+    "ZonePolicyChanged", "ZoneRegistered", "AlertDelivered", "AlertRaised",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -50,6 +51,46 @@ class SchoolUpdated(Event):
     grade_span: str
     enrollment: int | None = Field(None, ge=0)
     updated_at: datetime
+
+
+class BoardMemberChanged(Event):
+    ce_type = "org.ezone.plans.board.member_changed.v1"
+    topic = topics.PLANS
+    summary = "A board member was appointed, or their name, seat, appointer or term changed; carries the full new state."
+
+    zone_id: str
+    member_id: UUID
+    subject: str = Field(description="The identity provider's `sub` of the member's tokens: who they are to other services.")
+    name: str
+    seat: int = Field(ge=1, description="1..the zone policy's `voting.board_size`.")
+    appointed_by: Literal["district", "state"]
+    active_from: date = Field(description="The first day of the term.")
+    active_to: date | None = Field(description="The last day of the term; null while it is open. The member is seated, "
+                                               "and votes, from `active_from` to `active_to`.")
+    changed_at: datetime
+
+
+class TeamMember(BaseModel):
+    """A member of a school's leadership team."""
+
+    member_id: UUID
+    subject: str = Field(description="The identity provider's `sub` of the member's tokens.")
+    name: str
+    role: Literal["principal", "teacher_leader"]
+    active: bool = Field(description="False once taken off the team (the member is kept for the record).")
+
+
+class SchoolTeamChanged(Event):
+    ce_type = "org.ezone.plans.school.team_changed.v1"
+    topic = topics.PLANS
+    summary = ("A school's leadership team changed (a member added, changed, taken off or put back); "
+               "carries the whole team.")
+
+    zone_id: str
+    school_id: UUID
+    members: list[TeamMember] = Field(description="Everyone on the team, including members taken off it (`active` "
+                                                  "false); the principal first, then the teacher leaders by name.")
+    changed_at: datetime
 
 
 class InterimTarget(BaseModel):
@@ -117,6 +158,22 @@ class PlanApproved(Event):
     returns: int
     automatic: bool = Field(False, description="Approved without a vote: a small amendment by a `full`-autonomy school.")
     approved_at: datetime
+
+
+class PlanVoteCast(Event):
+    ce_type = "org.ezone.plans.plan.vote_cast.v1"
+    topic = topics.PLANS
+    summary = ("A seated board member cast, or changed, their vote on a submitted plan version; "
+               "a deciding vote is followed by `plan.approved` or `plan.returned`.")
+
+    zone_id: str
+    school_id: UUID
+    plan_id: UUID
+    version: int = Field(description="The plan version voted on.")
+    member_id: UUID = Field(description="The board member (as in `board.member_changed`).")
+    subject: str = Field(description="The identity provider's `sub` of the member's tokens.")
+    decision: Literal["approve", "return"]
+    cast_at: datetime = Field(description="When this vote was cast or, for a changed vote, changed.")
 
 
 class LeverComment(BaseModel):

@@ -115,6 +115,13 @@ def test_ezone_up_serves_four_ready_services_with_the_demo_zone_and_ctrl_c_leave
         while len(httpx.get(f"http://127.0.0.1:{port_base + 1}/zones/springfield/schools", headers=board).json()) < 10:
             assert time.monotonic() < deadline, "the results service never projected the demo schools"
             time.sleep(0.2)
+        # The state's MCAS files were loaded: every demo school has reviews (the latest year's), and the board's
+        # page charts each school's history from them.
+        while len(httpx.get(f"http://127.0.0.1:{port_base + 1}/zones/springfield/reviews/latest", headers=board).json()) < 10:
+            assert time.monotonic() < deadline, "the demo schools were never reviewed against the MCAS files"
+            time.sleep(0.2)
+        assert "MCAS results of 2016-17, 2017-18, 2018-19, 2020-21, 2021-22" in log.read_text()
+        assert f"http://127.0.0.1:{port_base + 3}/board/sign-in?token=" in log.read_text()
     finally:
         if process.poll() is None:
             stop_with_ctrl_c(process, log, home)

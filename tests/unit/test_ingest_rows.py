@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 from ezone_results.ingest.csvstream import CsvFormatError, csv_records
-from ezone_results.ingest.schemas import EnrollmentRow, ResultRow, foreign_rows, parse_row, validate_rows
+from ezone_results.ingest.columns import check_rows
+from ezone_results.ingest.schemas import EnrollmentRow, ResultRow, foreign_rows, parse_row
 
 SCHOOL = uuid.UUID("5b3f8a52-6c1e-4d7a-9f0e-2a4b6c8d0e1f")
 OTHER = uuid.UUID("0c9d8e7f-1a2b-4c3d-8e5f-6a7b8c9d0e1f")
@@ -90,10 +91,10 @@ def test_a_level_the_state_does_not_define_keeps_the_senders_proficient_flag():
 
 def test_a_batch_lists_every_invalid_row_and_refuses_a_second_row_with_the_same_natural_key():
     rows = [result(), result(grade="13"), "not an object", result(student_id="S-2"), result(scale_score=510)]
-    valid, errors = validate_rows(ResultRow, rows, {SCHOOL})
-    assert [number for number, _ in valid] == [0, 3]
-    assert [(e["row"], e["field"]) for e in errors] == [(1, "grade"), (2, None), (4, None)]
-    assert errors[2]["reason"] == "the same natural key as row 0"
+    checked = check_rows(ResultRow, rows, {SCHOOL})
+    assert checked.numbers == [0, 3]
+    assert [(e["row"], e["field"]) for e in checked.errors] == [(1, "grade"), (2, None), (4, None)]
+    assert checked.errors[2]["reason"] == "the same natural key as row 0"
 
 
 def test_rows_for_schools_a_token_does_not_act_for_are_found_before_anything_else():

@@ -3,6 +3,7 @@ upserted on their natural keys, with Ed-Fi-style errors — and the Grand Bend s
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -27,6 +28,9 @@ from tests.integration.results.edfi_support import (
 HIGH, MIDDLE, ELEMENTARY = "255901001", "255901044", "255901107"
 EDFI_DIR = default_data_dir() / "edfi"
 VALIDATION = "urn:ed-fi:api:bad-request:data-validation-failed"
+# The result's fields an audit entry records (the identity is the entity it names).
+AUDITED = ("school_id", "subject", "grade", "school_year", "administration_date", "scale_score", "performance_level", "proficient",
+           "growth_percentile", "not_tested_reason")
 
 
 def a_result(**changes: object) -> dict:
@@ -111,6 +115,25 @@ async def test_the_same_result_twice_is_200_the_second_time_with_no_second_effec
     assert again.status_code == 200, again.text
     assert "location" not in again.headers
     assert await footprint(zone_stack, zone_id) == after_first
+
+
+async def test_the_same_new_result_sent_concurrently_is_created_once_with_one_event_and_one_audit_entry(zone_stack, zone_id,
+                                                                                                         grand_bend):
+    headers = await sis_headers(zone_stack, zone_id, [grand_bend[MIDDLE]])
+
+    answers = await asyncio.gather(*(post_edfi(zone_stack, "studentAssessments", a_result(), headers) for _ in range(6)))
+
+    assert sorted(response.status_code for response in answers) == [200] * 5 + [201], [r.text for r in answers]
+    counts = await footprint(zone_stack, zone_id)
+    assert (counts["student_results"], counts["outbox"]) == (1, 1)
+    created = await scalar(zone_stack, """SELECT jsonb_agg(jsonb_build_object('action', action, 'entity_id', entity_id,
+        'school', school_id, 'after', after, 'traced', trace_id IS NOT NULL)) FROM results.audit_log
+        WHERE zone_id = :z AND entity = 'student_result'""", z=zone_id)
+    result_id = await scalar(zone_stack, "SELECT id::text FROM results.student_results WHERE zone_id = :z", z=zone_id)
+    assert created == [{"action": "student_result.created", "entity_id": result_id, "school": grand_bend[MIDDLE], "traced": True,
+                        "after": {**{k: v for k, v in (await stored_result(zone_stack, zone_id)).items() if k in AUDITED},
+                                  "scale_score": "497"}}]
+    assert next(r for r in answers if r.status_code == 201).headers["location"].endswith(f"/{result_id}")
 
 
 async def test_a_corrected_score_is_200_updates_the_row_and_announces_one_update(zone_stack, zone_id, grand_bend):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import orjson
 from ezone_schemas import ResultsPosted
 
 from tests.helpers import scalar
@@ -55,6 +56,23 @@ async def test_sending_the_same_rows_again_changes_nothing_and_says_so(zone_stac
     assert body["message"] == "nothing changed: all 500 rows were already stored"
     assert await zone.outbox_events(body["batch_id"]) == 0
     assert await zone.stored() == 500
+
+
+async def test_new_rows_sent_with_stored_ones_are_inserted_and_the_stored_ones_left_alone(zone_stack, zone_id):
+    # The stored rows are where a batch's sample (first, middle, last) does not look: its insert of new rows fails on
+    # them, and the upsert stores the batch.
+    zone = await ingest_zone(zone_stack, zone_id, schools=1)
+    rows = zone.results(students=9)
+    stored = [rows[1], rows[2], rows[7]]
+    assert (await zone.post("/results", stored)).status_code == 201
+
+    response = await zone.post("/results", rows)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["inserted"], body["updated"], body["unchanged"]) == (6, 0, 3)
+    [event] = await zone.published(body["batch_id"], expected=1)
+    assert (event["rows_inserted"], event["rows_updated"]) == (6, 0)
+    assert await zone.stored() == 9
 
 
 async def test_a_corrected_score_updates_its_row_and_announces_a_new_review(zone_stack, zone_id):
@@ -176,6 +194,41 @@ async def test_an_sis_token_for_one_school_cannot_post_or_overwrite_another_scho
 
     mine = await zone.post("/results", zone.results(0, students=6), schools=[school_a])
     assert mine.status_code == 201, mine.text
+    corrected = [dict(zone.results(0, students=6)[1], scale_score=441, performance_level="Not Meeting", proficient=False)]
+    again = await zone.post("/results", corrected, schools=[school_a])
+    assert again.status_code == 201, again.text
+    assert (again.json()["updated"], await zone.stored()) == (1, 9)
+
+
+async def test_a_row_corrected_into_another_school_announces_both_schools(zone_stack, zone_id):
+    zone = await ingest_zone(zone_stack, zone_id)
+    school_a, school_b = zone.schools
+    b_rows = zone.results(1, students=3)
+    assert (await zone.post("/results", b_rows, role="district")).status_code == 201
+
+    response = await zone.post("/results", [dict(b_rows[0], school_id=school_a)], role="district")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["inserted"], body["updated"], body["unchanged"]) == (0, 1, 0)
+    events = await zone.published(body["batch_id"], expected=2)
+    assert [(e["school_id"], e["subject"], e["rows_inserted"], e["rows_updated"]) for e in events] == [
+        (school_a, "MATH", 0, 1), (school_b, "MATH", 0, 1)]
+    held = await scalar(zone_stack, "SELECT count(*) FROM results.student_results WHERE zone_id = :z AND school_id = :s",
+                        z=zone_id, s=school_b)
+    assert held == 2
+
+
+async def test_a_body_that_is_not_a_json_batch_is_refused(zone_stack, zone_id):
+    zone = await ingest_zone(zone_stack, zone_id, schools=1)
+    rows = zone.results(students=2)
+    as_text = await zone.request("POST", "/results", content=orjson.dumps({"rows": rows}), headers={"Content-Type": "text/plain"})
+    assert "application/json" in assert_problem(as_text, 415)["detail"]
+    cut = await zone.request("POST", "/results", content=orjson.dumps({"rows": rows})[:-10],
+                             headers={"Content-Type": "application/json"})
+    assert assert_problem(cut, 422)["errors"][0]["code"] == "json_invalid"
+    for body in ({"rows": rows, "partial": True}, {"rows": "all of them"}, [rows]):
+        assert_problem(await zone.request("POST", "/results", json=body), 422)
+    assert (await zone.stored(), await zone.batches()) == (0, 0)
 
 
 async def test_other_zones_and_roles_that_do_not_post_results_are_refused(zone_stack, zone_id):

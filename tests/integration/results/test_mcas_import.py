@@ -19,7 +19,7 @@ from ezone_results.bootstrap import definition as results_definition
 from ezone_schemas import ResultsPosted
 
 from ezone.demo import default_data_dir
-from ezone.import_mcas import file_parameters
+from ezone.demo import file_parameters
 from tests.events import published_events
 from tests.helpers import scalar
 from tests.integration.results.edfi_support import zone_with_schools

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ezone_kit.auth import Principal
 from ezone_kit.problems import TYPE_BASE, Problem
 from ezone_kit.uow import UnitOfWork
-from sqlalchemy import or_, select
+from ezone_schemas import BoardMemberChanged, SchoolTeamChanged
+from ezone_schemas.plans import TeamMember
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import BoardMember, LeadershipMember, School, Zone
@@ -38,6 +40,14 @@ def _invalid(**reasons: str) -> Problem:
               for field, reason in reasons.items()]
     return Problem(422, "The request has invalid field(s): " + ", ".join(reasons) + ". Fix them and send it again.",
                    type=f"{TYPE_BASE}validation", title="Invalid request", errors=errors)
+
+
+def _member_changed(member: BoardMember) -> BoardMemberChanged:
+    return BoardMemberChanged(
+        zone_id=member.zone_id, member_id=member.id, subject=member.subject, name=member.name, seat=member.seat,
+        appointed_by=member.appointed_by, active_from=member.active_from, active_to=member.active_to,
+        changed_at=datetime.now(UTC),
+    )
 
 
 def _snapshot(model: type[BoardMemberOut | LeaderOut], row: BoardMember | LeadershipMember) -> dict[str, Any]:
@@ -80,6 +90,7 @@ async def add_board_member(uow: UnitOfWork, actor: Principal, zone_id: str, data
     member = BoardMember(id=uuid.uuid4(), zone_id=zone_id, **data.model_dump())
     uow.session.add(member)
     await uow.session.flush()
+    uow.emit(_member_changed(member))
     await uow.audit(actor=actor, action="board_member.added", entity="board_member", entity_id=str(member.id),
                     zone_id=zone_id, after=_snapshot(BoardMemberOut, member))
     await uow.commit()
@@ -104,6 +115,7 @@ async def update_board_member(uow: UnitOfWork, actor: Principal, zone_id: str, m
     before = _snapshot(BoardMemberOut, member)
     for field, value in changed.items():
         setattr(member, field, value)
+    uow.emit(_member_changed(member))
     await uow.audit(actor=actor, action="board_member.updated", entity="board_member", entity_id=str(member.id),
                     zone_id=zone_id, before=before, after=_snapshot(BoardMemberOut, member))
     await uow.commit()
@@ -123,6 +135,23 @@ async def _school(session: AsyncSession, zone_id: str, school_id: uuid.UUID, *, 
     if school is None:
         raise Problem(404, f"School {school_id} was not found in zone {zone_id!r}.")
     return school
+
+
+def _team_query(school_id: uuid.UUID, include_inactive: bool) -> Select[tuple[LeadershipMember]]:
+    query = select(LeadershipMember).where(LeadershipMember.school_id == school_id)
+    if not include_inactive:
+        query = query.where(LeadershipMember.active)
+    # The principal first, then the teacher leaders by name.
+    return query.order_by(LeadershipMember.role, LeadershipMember.name)
+
+
+async def _team_changed(session: AsyncSession, zone_id: str, school_id: uuid.UUID) -> SchoolTeamChanged:
+    """The whole team after a change. Read under the school's lock, so successive events follow the changes' order."""
+    team = (await session.execute(_team_query(school_id, include_inactive=True))).scalars()
+    return SchoolTeamChanged(
+        zone_id=zone_id, school_id=school_id, changed_at=datetime.now(UTC),
+        members=[TeamMember(member_id=m.id, subject=m.subject, name=m.name, role=m.role, active=m.active) for m in team],
+    )
 
 
 async def _check_one_principal(session: AsyncSession, school_id: uuid.UUID, member_id: uuid.UUID | None) -> None:
@@ -153,6 +182,7 @@ async def add_leader(uow: UnitOfWork, actor: Principal, zone_id: str, school_id:
     leader = LeadershipMember(id=uuid.uuid4(), zone_id=zone_id, school_id=school_id, active=True, **data.model_dump())
     uow.session.add(leader)
     await uow.session.flush()
+    uow.emit(await _team_changed(uow.session, zone_id, school_id))
     await uow.audit(actor=actor, action="leadership_member.added", entity="leadership_member", entity_id=str(leader.id),
                     zone_id=zone_id, school_id=str(school_id), after=_snapshot(LeaderOut, leader))
     await uow.commit()
@@ -177,6 +207,7 @@ async def update_leader(uow: UnitOfWork, actor: Principal, zone_id: str, school_
     before = _snapshot(LeaderOut, leader)
     for field, value in changed.items():
         setattr(leader, field, value)
+    uow.emit(await _team_changed(uow.session, zone_id, school_id))  # the query flushes the change first
     await uow.audit(actor=actor, action="leadership_member.updated", entity="leadership_member", entity_id=str(leader.id),
                     zone_id=zone_id, school_id=str(school_id), before=before, after=_snapshot(LeaderOut, leader))
     await uow.commit()
@@ -185,8 +216,4 @@ async def update_leader(uow: UnitOfWork, actor: Principal, zone_id: str, school_
 
 async def leadership_team(session: AsyncSession, zone_id: str, school_id: uuid.UUID, include_inactive: bool) -> list[LeadershipMember]:
     await _school(session, zone_id, school_id)
-    query = select(LeadershipMember).where(LeadershipMember.school_id == school_id)
-    if not include_inactive:
-        query = query.where(LeadershipMember.active)
-    # The principal first, then the teacher leaders by name.
-    return list((await session.execute(query.order_by(LeadershipMember.role, LeadershipMember.name))).scalars())
+    return list((await session.execute(_team_query(school_id, include_inactive))).scalars())

@@ -14,7 +14,7 @@ from ezone_kit.auth import Principal
 from ezone_kit.idempotency import request_digest
 from ezone_kit.problems import Problem, validation_problem
 from ezone_kit.uow import UnitOfWork
-from ezone_schemas import PlanApproved, PlanReturned, PlanSubmitted
+from ezone_schemas import PlanApproved, PlanReturned, PlanSubmitted, PlanVoteCast
 from ezone_schemas.plans import GoalContract, LeverComment
 from ezone_schemas.vocabulary import AutonomyTier, Lever, VettingStatus
 from sqlalchemy import delete, func, or_, select
@@ -408,6 +408,9 @@ async def cast_vote(uow: UnitOfWork, actor: Principal, zone_id: str, school_id: 
         before = _vote_snapshot(vote)
         vote.decision, vote.comments, vote.changed_at = body.decision, comments, now
     await session.flush()
+    # Before the decision it may bring, so consumers see the vote and then the plan decided.
+    uow.emit(PlanVoteCast(zone_id=zone_id, school_id=state.school.id, plan_id=state.plan.id, version=version.version,
+                          member_id=member.id, subject=member.subject, decision=body.decision, cast_at=now))
     await _audit(uow, actor, state, "vote.cast" if first_vote else "vote.changed", before=before,
                  after={**_vote_snapshot(vote), "version": version.version})
     # Only the votes of members seated today count: a member whose term ended since voting no longer decides.

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from ezone_kit.auth import Principal, require_roles
-from ezone_kit.service import UnitOfWorkDep
 from fastapi import APIRouter, Depends, Request, Response, status
 
 from . import service
 from .problems import EdFiRoute
 from .schemas import StudentAssessment, StudentSchoolAssociation
-from .service import SchoolCodes
+from .service import EdFi
 
 PREFIX = "/ed-fi/v3/ed-fi"
 router = APIRouter(prefix=PREFIX, tags=["ed-fi"], route_class=EdFiRoute)
@@ -19,15 +18,16 @@ router = APIRouter(prefix=PREFIX, tags=["ed-fi"], route_class=EdFiRoute)
 Writer = Annotated[Principal, Depends(require_roles("sis", "admin", "district"))]
 
 
-def school_codes(request: Request) -> SchoolCodes:
-    """One cache per running app."""
+async def edfi(request: Request) -> EdFi:
+    """One per running app (its school code cache). Async: FastAPI runs a plain function in a worker thread."""
     state = request.app.state
-    if not hasattr(state, "edfi_school_codes"):
-        state.edfi_school_codes = SchoolCodes()
-    return state.edfi_school_codes
+    if getattr(state, "edfi", None) is None or state.edfi.kit is not state.kit:
+        state.edfi = EdFi(state.kit)
+    return state.edfi
 
 
-Codes = Annotated[SchoolCodes, Depends(school_codes)]
+EdFiDep = Annotated[EdFi, Depends(edfi)]
+
 _ANSWERS = {
     status.HTTP_200_OK: {"description": "Updated, or already as sent (no change)."},
     status.HTTP_400_BAD_REQUEST: {"description": "Data validation failed: `validationErrors` by JSON path. Nothing stored."},
@@ -44,17 +44,16 @@ def _upserted(resource: str, upserted: service.Upserted) -> Response:
 
 @router.post("/studentAssessments", status_code=status.HTTP_201_CREATED, responses=_ANSWERS, response_class=Response,
              summary="Create or update a student's assessment result")
-async def post_student_assessment(body: StudentAssessment, principal: Writer, uow: UnitOfWorkDep, codes: Codes) -> Response:
+async def post_student_assessment(body: StudentAssessment, principal: Writer, context: EdFiDep) -> Response:
     """Upsert on the Ed-Fi natural key: 201 with `Location` when new, 200 when updated or unchanged.
     The school is `reportedSchoolReference.schoolId` (a zone school's state code), else the student's
     enrollment on the administration date; the subject is `_ext.ezone.academicSubjectDescriptor`, else
     read from the assessment identifier."""
-    return _upserted("studentAssessments", await service.post_student_assessment(uow, principal, codes, body))
+    return _upserted("studentAssessments", await service.post_student_assessment(context, principal, body))
 
 
 @router.post("/studentSchoolAssociations", status_code=status.HTTP_201_CREATED, responses=_ANSWERS,
              response_class=Response, summary="Create or update a student's enrollment at a school")
-async def post_student_school_association(body: StudentSchoolAssociation, principal: Writer, uow: UnitOfWorkDep,
-                                          codes: Codes) -> Response:
+async def post_student_school_association(body: StudentSchoolAssociation, principal: Writer, context: EdFiDep) -> Response:
     """Upsert on the Ed-Fi natural key (entryDate, school, student): 201 when new, 200 when updated or unchanged."""
-    return _upserted("studentSchoolAssociations", await service.post_student_school_association(uow, principal, codes, body))
+    return _upserted("studentSchoolAssociations", await service.post_student_school_association(context, principal, body))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from ezone_kit.auth import Principal, ensure_zone, require_roles
 from ezone_kit.problems import Problem
 from ezone_kit.service import KitDep, SessionDep, UnitOfWorkDep
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from pydantic import BaseModel
 
 from . import service
 from .schemas import BatchStatus, BatchSummary, EnrollmentBatchIn, ResultBatchIn
@@ -23,14 +24,33 @@ _BATCH_ANSWERS = {
     200: {"description": "The batch this Idempotency-Key already stored, as it was stored.", "model": BatchSummary},
     403: {"description": "A row for a school the token does not act for; nothing was stored."},
     413: {"description": "More than 10,000 rows."},
+    415: {"description": "A body that is not sent as JSON."},
     422: {"description": "Invalid rows (every one listed, with `row`, `field`, `reason`); nothing was stored."},
 }
 
 
-async def _post(uow: UnitOfWorkDep, principal: Principal, zone_id: str, kind: service.RowKind, rows: list, partial: bool,
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI description of a JSON body the endpoint reads itself (`service.post_batch` parses it, so FastAPI
+    does not), its schema's definitions written in place."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            return inline(definitions[node["$ref"].rsplit("/", 1)[1]]) if "$ref" in node else {k: inline(v) for k, v in node.items()}
+        return [inline(item) for item in node] if isinstance(node, list) else node
+
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
+
+
+async def _post(request: Request, uow: UnitOfWorkDep, principal: Principal, zone_id: str, kind: service.RowKind, partial: bool,
                 idempotency_key: str | None, response: Response) -> BatchSummary:
     ensure_zone(principal, zone_id)
-    summary, created = await service.post_batch(uow, principal, zone_id, kind, rows, partial=partial, idempotency_key=idempotency_key)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise Problem(415, f"Send the rows as `Content-Type: application/json` (got {media_type or 'none'}).")
+    summary, created = await service.post_batch(uow, principal, zone_id, kind, await request.body(), partial=partial,
+                                                idempotency_key=idempotency_key)
     response.headers["Location"] = f"/zones/{zone_id}/batches/{summary.batch_id}"
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -38,21 +58,21 @@ async def _post(uow: UnitOfWorkDep, principal: Principal, zone_id: str, kind: se
 
 
 @router.post("/results", response_model=BatchSummary, status_code=status.HTTP_201_CREATED, responses=_BATCH_ANSWERS,
-             summary="Post a batch of student results (up to 10,000 rows)")
-async def post_results(zone_id: str, body: ResultBatchIn, principal: Submitter, uow: UnitOfWorkDep, response: Response,
+             summary="Post a batch of student results (up to 10,000 rows)", openapi_extra=_json_body(ResultBatchIn))
+async def post_results(zone_id: str, request: Request, principal: Submitter, uow: UnitOfWorkDep, response: Response,
                        partial: Partial = False, idempotency_key: IdempotencyKey = None) -> BatchSummary:
     """Upserted on the natural key (student, assessment namespace and identifier, school year, administration date):
     a row already stored as sent changes nothing, a changed one is a correction. `results.posted` announces each
     school, school year and subject whose results changed."""
-    return await _post(uow, principal, zone_id, service.RESULT_ROWS, body.rows, partial, idempotency_key, response)
+    return await _post(request, uow, principal, zone_id, service.RESULT_ROWS, partial, idempotency_key, response)
 
 
 @router.post("/enrollments", response_model=BatchSummary, status_code=status.HTTP_201_CREATED, responses=_BATCH_ANSWERS,
-             summary="Post a batch of enrollments (up to 10,000 rows)")
-async def post_enrollments(zone_id: str, body: EnrollmentBatchIn, principal: Submitter, uow: UnitOfWorkDep, response: Response,
+             summary="Post a batch of enrollments (up to 10,000 rows)", openapi_extra=_json_body(EnrollmentBatchIn))
+async def post_enrollments(zone_id: str, request: Request, principal: Submitter, uow: UnitOfWorkDep, response: Response,
                            partial: Partial = False, idempotency_key: IdempotencyKey = None) -> BatchSummary:
     """Upserted on (student, school, entry date). A change re-reviews the subjects with results for that school and year."""
-    return await _post(uow, principal, zone_id, service.ENROLLMENT_ROWS, body.rows, partial, idempotency_key, response)
+    return await _post(request, uow, principal, zone_id, service.ENROLLMENT_ROWS, partial, idempotency_key, response)
 
 
 @router.post("/results/csv", response_model=BatchSummary, status_code=status.HTTP_201_CREATED,

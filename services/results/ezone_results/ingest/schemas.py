@@ -1,23 +1,28 @@
 """The rows an SIS sends (student results, enrollments), how each one is checked, and the batch summary it gets back.
 
 `parse_row` checks one row: types, vocabularies, ranges, the rules between its fields, and that its school is one
-of the zone's. Whether its natural key is already in the batch is checked by `validate_rows` for a JSON batch,
-and in the staging table for a streamed CSV file (which is never held whole).
+of the zone's. A JSON batch is checked column by column (`columns.check_rows`) with the same field types and
+rules, and every row that check does not accept as it is goes through `parse_row`. Whether a natural key is already
+in the batch is checked by `check_rows` for a JSON batch, and in the staging table for a streamed CSV file (which is
+never held whole).
 """
 
 from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar
+from itertools import repeat
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from ezone_schemas.vocabulary import Subgroup, Subject
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SkipValidation,
@@ -90,30 +95,100 @@ def _sorted_unique(value: list[Subgroup]) -> list[Subgroup]:
     return sorted(set(value) - {Subgroup.ALL_STUDENTS})
 
 
-StudentId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$", examples=["S-000123"],
+STUDENT_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+StudentId = Annotated[str, Field(pattern=STUDENT_ID_PATTERN, examples=["S-000123"],
                                  description="The SIS's pseudonymous student id: letters, digits and `._:-`, never a name.")]
 SchoolYear = Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", examples=["2024-25"]), AfterValidator(consecutive_years)]
-Grade = Annotated[str, Field(examples=["7"], description="K or 1 to 12."), AfterValidator(_known_grade)]
-Subgroups = Annotated[list[Subgroup], AfterValidator(_sorted_unique), Field(
+Grade = Annotated[str, BeforeValidator(_grade), Field(examples=["7"], description="K or 1 to 12."), AfterValidator(_known_grade)]
+Subgroups = Annotated[list[Subgroup], BeforeValidator(_subgroup_list), AfterValidator(_sorted_unique), Field(
     description="The student's subgroup memberships (in CSV: separated by `;`); all_students is implied.")]
 ShortText = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A check between fields: `check(field, value, data)` answers the field's value or raises. `data` holds the
+    fields declared before it (as a model validator's `info.data` does): `reads` names those whose values the check
+    reads, `reads_presence` those it only asks whether they are set (not None)."""
+
+    check: Callable[[str, Any, Mapping[str, Any]], Any]
+    reads: tuple[str, ...] = ()
+    reads_presence: tuple[str, ...] = ()
 
 
 class IngestRow(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
+    # The natural key's fields, and the rules between fields by the field they check: the model applies them one row
+    # at a time, `columns.check_rows` once to each distinct combination of values in a batch.
+    NATURAL_KEY: ClassVar[tuple[str, ...]]
+    RULES: ClassVar[dict[str, Rule]]
+
     student_id: StudentId
     school_id: uuid.UUID
 
-    _normalize_grade = field_validator("grade", mode="before", check_fields=False)(_grade)
-    _split_subgroups = field_validator("subgroups", mode="before", check_fields=False)(_subgroup_list)
-
     def natural_key(self) -> tuple[Any, ...]:
-        raise NotImplementedError
+        return tuple(getattr(self, name) for name in self.NATURAL_KEY)
+
+
+def _score_on_the_scale(field: str, value: Decimal | None, data: Mapping[str, Any]) -> Decimal | None:
+    namespace = data.get("assessment_namespace")
+    if value is None or namespace is None:
+        return value
+    if "mcas" in namespace.lower():
+        low, high = MCAS_SCALE
+        if not low <= value <= high:
+            raise _invalid(f"an MCAS scale_score is from {low} to {high}")
+    elif value < 0:
+        raise _invalid("scale_score cannot be negative")
+    return value
+
+
+def _in_the_school_year(field: str, value: date | None, data: Mapping[str, Any]) -> date | None:
+    school_year = data.get("school_year")
+    if value is None or school_year is None:
+        return value
+    first, last = school_year_bounds(school_year)
+    if not first <= value <= last:
+        raise _invalid(f"{field} must fall in school year {school_year} ({first} to {last})")
+    entry = data.get("entry_date")
+    if field == "exit_date" and entry is not None and value < entry:
+        raise _invalid("exit_date cannot be before entry_date")
+    return value
+
+
+def _agrees_with_the_level(field: str, value: bool | None, data: Mapping[str, Any]) -> bool | None:
+    level = data.get("performance_level")
+    known = PROFICIENT_BY_LEVEL.get(level.lower()) if level else None
+    if value is None:
+        return known
+    if known is not None and value != known:
+        raise _invalid(f"performance_level {level!r} {'is' if known else 'is not'} proficient")
+    return value
+
+
+def _tested_or_not(field: str, value: str | None, data: Mapping[str, Any]) -> str | None:
+    if value is not None:
+        present = [name for name in ("scale_score", "performance_level", "growth_percentile") if data.get(name) is not None]
+        if present:
+            raise _invalid(f"a student who was not tested has no {', '.join(present)}")
+        return value.lower()
+    # Only when both were valid (a field that failed its own check is missing from data).
+    if all(name in data and data[name] is None for name in ("scale_score", "performance_level")):
+        raise _invalid("a row needs a scale_score or performance_level, or a not_tested_reason")
+    return value
 
 
 class ResultRow(IngestRow):
     """One student's result on one administration of one assessment, or why an enrolled student was not tested."""
+
+    NATURAL_KEY = ("student_id", "assessment_namespace", "assessment_identifier", "school_year", "administration_date")
+    RULES = {
+        "administration_date": Rule(_in_the_school_year, reads=("school_year",)),
+        "scale_score": Rule(_score_on_the_scale, reads=("assessment_namespace",)),
+        "proficient": Rule(_agrees_with_the_level, reads=("performance_level",)),
+        "not_tested_reason": Rule(_tested_or_not, reads_presence=("scale_score", "performance_level", "growth_percentile")),
+    }
 
     # The field order matters: a field's checks read the fields declared before it.
     assessment_namespace: Annotated[str, Field(min_length=1, max_length=255, examples=["uri://doe.mass.edu/mcas"],
@@ -133,62 +208,18 @@ class ResultRow(IngestRow):
     subgroups: Subgroups = []
     edfi_identifier: Annotated[str | None, Field(min_length=1, max_length=255)] = None
 
-    def natural_key(self) -> tuple[Any, ...]:
-        return (self.student_id, self.assessment_namespace, self.assessment_identifier, self.school_year,
-                self.administration_date)
-
-    @field_validator("scale_score")
+    @field_validator(*RULES)
     @classmethod
-    def _score_on_the_scale(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
-        namespace = info.data.get("assessment_namespace")
-        if value is None or namespace is None:
-            return value
-        if "mcas" in namespace.lower():
-            low, high = MCAS_SCALE
-            if not low <= value <= high:
-                raise _invalid(f"an MCAS scale_score is from {low} to {high}")
-        elif value < 0:
-            raise _invalid("scale_score cannot be negative")
-        return value
-
-    @field_validator("administration_date")
-    @classmethod
-    def _in_the_school_year(cls, value: date, info: ValidationInfo) -> date:
-        school_year = info.data.get("school_year")
-        if school_year is not None:
-            first, last = school_year_bounds(school_year)
-            if not first <= value <= last:
-                raise _invalid(f"administration_date must fall in school year {school_year} ({first} to {last})")
-        return value
-
-    @field_validator("proficient")
-    @classmethod
-    def _agrees_with_the_level(cls, value: bool | None, info: ValidationInfo) -> bool | None:
-        level = info.data.get("performance_level")
-        known = PROFICIENT_BY_LEVEL.get(level.lower()) if level else None
-        if value is None:
-            return known
-        if known is not None and value != known:
-            raise _invalid(f"performance_level {level!r} {'is' if known else 'is not'} proficient")
-        return value
-
-    @field_validator("not_tested_reason")
-    @classmethod
-    def _tested_or_not(cls, value: str | None, info: ValidationInfo) -> str | None:
-        data = info.data
-        if value is not None:
-            present = [name for name in ("scale_score", "performance_level", "growth_percentile") if data.get(name) is not None]
-            if present:
-                raise _invalid(f"a student who was not tested has no {', '.join(present)}")
-            return value.lower()
-        # Only when both were valid (a field that failed its own check is missing from info.data).
-        if all(name in data and data[name] is None for name in ("scale_score", "performance_level")):
-            raise _invalid("a row needs a scale_score or performance_level, or a not_tested_reason")
-        return value
+    def _rules(cls, value: Any, info: ValidationInfo) -> Any:
+        return cls.RULES[info.field_name].check(info.field_name, value, info.data)
 
 
 class EnrollmentRow(IngestRow):
     """A student's enrollment at a school in a school year; participation = tested ÷ enrolled."""
+
+    NATURAL_KEY = ("student_id", "school_id", "entry_date")
+    RULES = {"entry_date": Rule(_in_the_school_year, reads=("school_year",)),
+             "exit_date": Rule(_in_the_school_year, reads=("school_year", "entry_date"))}
 
     school_year: SchoolYear
     grade: Grade
@@ -196,23 +227,10 @@ class EnrollmentRow(IngestRow):
     exit_date: date | None = None
     subgroups: Subgroups = []
 
-    def natural_key(self) -> tuple[Any, ...]:
-        return (self.student_id, self.school_id, self.entry_date)
-
-    @field_validator("entry_date", "exit_date")
+    @field_validator(*RULES)
     @classmethod
-    def _in_the_school_year(cls, value: date | None, info: ValidationInfo) -> date | None:
-        data = info.data
-        school_year = data.get("school_year")
-        if value is None or school_year is None:
-            return value
-        first, last = school_year_bounds(school_year)
-        if not first <= value <= last:
-            raise _invalid(f"{info.field_name} must fall in school year {school_year} ({first} to {last})")
-        entry = data.get("entry_date")
-        if info.field_name == "exit_date" and entry is not None and value < entry:
-            raise _invalid("exit_date cannot be before entry_date")
-        return value
+    def _rules(cls, value: Any, info: ValidationInfo) -> Any:
+        return cls.RULES[info.field_name].check(info.field_name, value, info.data)
 
 
 Row = TypeVar("Row", bound=IngestRow)
@@ -241,32 +259,19 @@ def _reason(error: Any) -> str:
     return error["msg"]
 
 
-def validate_rows(model: type[Row], raw_rows: Iterable[Any], zone_schools: Collection[uuid.UUID]
-                  ) -> tuple[list[tuple[int, Row]], list[RowError]]:
-    """Every row checked (indexes from 0): the valid ones, and every error of the others.
-
-    The same natural key twice is refused at its second row rather than letting the last win: two values for
-    one result in one request is a bug at the sender, and storing either would hide it."""
-    valid: list[tuple[int, Row]] = []
-    errors: list[RowError] = []
-    first_seen: dict[tuple[Any, ...], int] = {}
-    for index, raw in enumerate(raw_rows):
-        row, row_errors = parse_row(model, raw, index, zone_schools)
-        if row is None:
-            errors.extend(row_errors)
-            continue
-        first = first_seen.setdefault(row.natural_key(), index)
-        if first != index:
-            errors.append({"row": index, "field": None, "reason": f"the same natural key as row {first}"})
-            continue
-        valid.append((index, row))
-    return valid, errors
-
-
-def foreign_rows(raw_rows: Iterable[Any], may_act_for_school: Callable[[str], bool]) -> list[int]:
+def foreign_rows(raw_rows: Sequence[Any], may_act_for_school: Callable[[str], bool]) -> list[int]:
     """Indexes of the rows whose `school_id` the caller may not act for (rows without one are left to validation)."""
-    return [index for index, raw in enumerate(raw_rows)
-            if isinstance(raw, dict) and isinstance(raw.get("school_id"), str) and not may_act_for_school(_uuid_text(raw["school_id"]))]
+    if set(map(type, raw_rows)) == {dict}:
+        school_ids = list(map(dict.get, raw_rows, repeat("school_id")))
+    else:
+        school_ids = [raw.get("school_id") if isinstance(raw, dict) else None for raw in raw_rows]
+    # A batch names a handful of schools: each is asked about once.
+    if set(map(type, school_ids)) <= {str, type(None)}:
+        named = set(school_ids) - {None}
+    else:
+        named = {school for school in school_ids if isinstance(school, str)}
+    refused = {school for school in named if not may_act_for_school(_uuid_text(school))}
+    return [index for index, school in enumerate(school_ids) if school in refused] if refused else []
 
 
 def _uuid_text(value: str) -> str:
@@ -280,8 +285,8 @@ def _uuid_text(value: str) -> str:
 class ResultBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Rows are checked one by one by the service (every invalid row listed at once, `partial` keeps the others),
-    # not by the request parser, which would stop the whole request at the first bad row in its own format.
+    # Rows are checked by the service (every invalid row listed at once, `partial` keeps the others), not by the
+    # request parser, which would stop the whole request at the first bad row in its own format.
     rows: Annotated[list[SkipValidation[ResultRow]], Field(min_length=1, description=f"1 to {MAX_ROWS:,} rows.")]
 
 

@@ -48,7 +48,7 @@ _log = logging.getLogger("ezone.results.review")
 BATCH_SIZE = 500  # schools × subjects per transaction: big enough for set-based SQL, small enough to hold locks briefly
 CONCURRENT_BATCHES = 2  # a zone-wide re-review keeps this many database backends (cores) busy
 POLL_INTERVAL_S = 1.0
-DEBOUNCE_S = 0.05
+DEBOUNCE_S = 0.01  # long enough for one consumer batch's requests to queue together; it adds to every review's latency
 MAX_BACKOFF_S = 10.0
 
 _SUBGROUPS = {subgroup.value: subgroup for subgroup in Subgroup}

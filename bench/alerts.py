@@ -1,0 +1,346 @@
+"""Board alerts end to end, and a state-wide fan-out.
+
+alert_latency: the whole zone in this process. An SIS POSTs a batch of student results for one school at a
+steady rate; each batch is timed from the start of its POST until the alert its review raised reaches a
+board member — on an open Server-Sent Events stream, and in the inbox API polled over HTTP.
+
+alert_fanout: 1,800 schools' `review.completed` events (a state-wide re-review: every school off track with a
+flag) reach the notifications service at once; timed until the last of the 1,800 × 7 board members' alerts is
+stored, then until the last email of them is accepted by an SMTP server; every alert is counted once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import asyncpg
+import httpx
+from ezone_kit.db import asyncpg_dsn
+from ezone_schemas import BoardMemberChanged, ReviewCompleted, SchoolRegistered, ZoneRegistered
+from ezone_schemas.results import GoalFinding, IntegrityFlag, SubgroupMetrics
+from ezone_schemas.vocabulary import Metric, ReviewStatus, Subgroup, Subject
+from rich.progress import Progress
+
+from ezone.stack import free_port, wait_for
+from tests.events import publish_as
+from tests.helpers import register_school, register_zone
+from tests.results_data import student_results
+from tests.stack import Stack, new_database, running_stack, served
+
+from .environment import BenchEnvironment
+from .progress import wait_for_count
+from .report import BenchResult, Figure, latency_figures
+
+BOARD_SIZE = 7
+LATENCY_SCHOOLS = 100  # each school gets a batch every LATENCY_SCHOOLS / rate seconds: no two in one review
+STUDENTS_PER_BATCH = 60
+INBOX_POLL_INTERVAL_S = 0.02
+SCHOOL_YEAR = "2025-26"
+
+
+@contextlib.contextmanager
+def smtp_server() -> Iterator[int]:
+    """An SMTP server in its own process that accepts and discards mail, as a real relay would take it."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def _ready(stack: Stack) -> None:
+    for kit in stack.kits.values():
+        for worker in kit.workers:
+            await asyncio.wait_for(worker.assigned.wait(), 30)
+
+
+async def _count(connection: asyncpg.Connection, sql: str, *args: object) -> int:
+    return await connection.fetchval(sql, *args)
+
+
+class Arrivals:
+    """Batches posted per school (loop time) and when each one's alert first showed up on each path."""
+
+    def __init__(self) -> None:
+        self.seen_alerts: dict[str, set[str]] = {"sse": set(), "inbox": set()}
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the batches so far (the warm-up), but not the alerts already seen."""
+        self.pending: dict[str, dict[str, deque[float]]] = {"sse": defaultdict(deque), "inbox": defaultdict(deque)}
+        self.latencies: dict[str, list[float]] = {"sse": [], "inbox": []}
+        self.post_s: list[float] = []
+
+    def posted(self, school_id: str, started: float) -> None:
+        for path in self.pending:
+            self.pending[path][school_id].append(started)
+
+    def arrived(self, path: str, alert: dict, at: float) -> None:
+        if alert["id"] in self.seen_alerts[path]:
+            return
+        self.seen_alerts[path].add(alert["id"])
+        waiting = self.pending[path].get(alert["school_id"])
+        if waiting:
+            self.latencies[path].append(at - waiting.popleft())
+
+    def delivered(self) -> int:
+        return min(len(self.latencies["sse"]), len(self.latencies["inbox"]))
+
+
+async def _follow_stream(base: str, zone: str, headers: dict[str, str], arrivals: Arrivals,
+                         connected: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    async with httpx.AsyncClient(base_url=base, timeout=None) as client:
+        async with client.stream("GET", f"/zones/{zone}/alerts/stream", headers=headers) as response:
+            event = data = None
+            async for line in response.aiter_lines():
+                if line.startswith(": connected"):
+                    connected.set()
+                elif line.startswith("event:"):
+                    event = line.split(":", 1)[1].strip()
+                elif line.startswith("data:"):
+                    data = line.split(":", 1)[1].strip()
+                elif not line and event == "alert" and data:
+                    arrivals.arrived("sse", json.loads(data), loop.time())
+                    event = data = None
+                elif not line:
+                    event = data = None
+
+
+async def _poll_inbox(base: str, zone: str, headers: dict[str, str], arrivals: Arrivals) -> None:
+    loop = asyncio.get_running_loop()
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        while True:
+            response = await client.get(f"/zones/{zone}/alerts", params={"limit": 20, "state": "all"}, headers=headers)
+            now = loop.time()
+            for alert in response.json()["items"]:
+                arrivals.arrived("inbox", alert, now)
+            await asyncio.sleep(INBOX_POLL_INTERVAL_S)
+
+
+async def _post_batch(stack: Stack, zone: str, sis: dict[str, str], school_id: str, seed: int, arrivals: Arrivals) -> None:
+    rows = student_results([school_id], students_per_school=STUDENTS_PER_BATCH, school_year=SCHOOL_YEAR,
+                           subject="MATH", seed=seed)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    arrivals.posted(school_id, started)
+    response = await stack.clients["results"].post(f"/zones/{zone}/results", json={"rows": rows}, headers=sis)
+    if response.status_code != 201 or not response.json()["changed"]:
+        raise RuntimeError(f"POST results: {response.status_code} {response.text[:300]}")
+    arrivals.post_s.append(loop.time() - started)
+
+
+async def _latency_zone(stack: Stack, zone: str, progress: Progress) -> list[str]:
+    """A zone registered through the plans API: a board of 7 and LATENCY_SCHOOLS schools, known to every service."""
+    await register_zone(stack, zone)
+    admin = stack.auth("admin", zone)
+    for seat in range(1, BOARD_SIZE + 1):
+        member = {"name": f"Member {seat}", "seat": seat, "appointed_by": "district" if seat <= 3 else "state",
+                  "subject": f"seat-{seat}@{zone}.example", "active_from": "2024-07-01"}
+        response = await stack.clients["plans"].post(f"/zones/{zone}/board-members", json=member, headers=admin)
+        response.raise_for_status()
+    bar = progress.add_task("registering schools", total=LATENCY_SCHOOLS)
+    schools = []
+    for n in range(LATENCY_SCHOOLS):
+        school = await register_school(stack, zone, {"code": f"L{n:07d}", "name": f"Latency School {n}",
+                                                     "grade_span": "6-8", "enrollment": 180})
+        schools.append(school["id"])
+        progress.advance(bar)
+    progress.remove_task(bar)
+    connection = await asyncpg.connect(asyncpg_dsn(stack.database_url))
+    try:
+        async def known() -> bool:
+            return (await _count(connection, "SELECT count(*) FROM notifications.board_members WHERE zone_id = $1", zone)
+                    == BOARD_SIZE
+                    and await _count(connection, "SELECT count(*) FROM results.schools WHERE zone_id = $1", zone)
+                    == LATENCY_SCHOOLS
+                    and await _count(connection, "SELECT count(*) FROM notifications.schools WHERE zone_id = $1", zone)
+                    == LATENCY_SCHOOLS)
+        await wait_for(known, 60, what="the zone known to results and notifications")
+    finally:
+        await connection.close()
+    # Rules are data: this zone asks to hear of every review, so every batch raises an alert.
+    rule = {"event_type": "review.completed", "severity": "info", "audiences": ["board"],
+            "description": "Every review, for the benchmark"}
+    response = await stack.clients["notifications"].put(f"/zones/{zone}/alert-rules/every-review", json=rule,
+                                                        headers=stack.auth("district", zone))
+    response.raise_for_status()
+    return schools
+
+
+async def run_latency(env: BenchEnvironment, progress: Progress) -> list[BenchResult]:
+    rate = env.sizes.alert_batches_per_s
+    duration = env.sizes.alert_duration_s
+    count = round(rate * duration)
+    database_url = await new_database(env.postgres)
+    zone = f"alerts-{uuid.uuid4().hex[:8]}"
+    with smtp_server() as smtp_port:
+        async with running_stack(database_url, env.broker.bootstrap_servers, env.key_dir,
+                                 ezone_smtp_port=smtp_port) as stack:
+            await _ready(stack)
+            schools = await _latency_zone(stack, zone, progress)
+            sis = stack.auth("sis", zone, schools)
+            member = {"Authorization": f"Bearer {stack.token('board', zone, subject=f'seat-1@{zone}.example')}"}
+            async with served(stack, "notifications", ezone_smtp_port=smtp_port) as base:
+                arrivals = Arrivals()
+                connected = asyncio.Event()
+                followers = [asyncio.create_task(_follow_stream(base, zone, member, arrivals, connected)),
+                             asyncio.create_task(_poll_inbox(base, zone, member, arrivals))]
+                try:
+                    await asyncio.wait_for(connected.wait(), 10)
+                    # The first batch through each service pays for lazy set-up; it is not measured.
+                    await _post_batch(stack, zone, sis, schools[0], 10_000, arrivals)
+                    await wait_for_count(progress, "warming up", arrivals.delivered, 1, timeout_s=30)
+                    arrivals.reset()
+                    loop = asyncio.get_running_loop()
+                    first_tick = loop.time()
+                    posts = []
+                    bar = progress.add_task(f"posting batches at {rate:g}/s", total=count)
+                    for n in range(count):
+                        await asyncio.sleep(max(0.0, first_tick + n / rate - loop.time()))
+                        posts.append(asyncio.create_task(
+                            _post_batch(stack, zone, sis, schools[(n + 1) % len(schools)], n, arrivals)))
+                        progress.advance(bar)
+                    await asyncio.gather(*posts)
+                    progress.remove_task(bar)
+                    await wait_for_count(progress, "waiting for the last alerts", arrivals.delivered, count, timeout_s=120)
+                finally:
+                    for task in followers:
+                        task.cancel()
+                    await asyncio.gather(*followers, return_exceptions=True)
+            settings = stack.settings()
+    return [BenchResult(
+        "alert_latency",
+        [
+            *latency_figures("post", "results POST", arrivals.post_s, (50, 99)),
+            *latency_figures("sse", "alert on the SSE stream", arrivals.latencies["sse"], (50, 90, 99, "max")),
+            *latency_figures("inbox", "alert in the inbox API", arrivals.latencies["inbox"], (50, 90, 99, "max")),
+        ],
+        {
+            "batches": count, "batches_per_s": rate, "duration_s": duration, "rows_per_batch": STUDENTS_PER_BATCH,
+            "schools": LATENCY_SCHOOLS, "board_members": BOARD_SIZE, "inbox_poll_interval_ms": INBOX_POLL_INTERVAL_S * 1000,
+            "kafka_fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms, "kafka_linger_ms": settings.kafka_linger_ms,
+        },
+        ["The four services, their relays, consumers and workers, the SIS load and the member's page share this one "
+         "process and event loop; the SMTP server is a separate process.",
+         "Path: POST → results stored → results.posted → review worker → review.completed → notifications consumer → "
+         "alert committed → NOTIFY → SSE / inbox.",
+         "The benchmark zone's rule raises an info alert for every review (info waits for the daily digest, so no email "
+         "is sent per batch)."],
+    )]
+
+
+def _review(zone: str, school_id: uuid.UUID) -> ReviewCompleted:
+    return ReviewCompleted(
+        review_id=uuid.uuid4(), zone_id=zone, school_id=school_id, school_year=SCHOOL_YEAR, subject=Subject.MATH,
+        version=1, status=ReviewStatus.OFF_TRACK,
+        goals=[GoalFinding(goal_id=None, metric=Metric.PROFICIENCY_RATE, subject=Subject.MATH,
+                           subgroup=Subgroup.ALL_STUDENTS, target=30.0, actual=18.0, status=ReviewStatus.OFF_TRACK)],
+        metrics=[SubgroupMetrics(subgroup=Subgroup.ALL_STUDENTS, n_tested=410, n_enrolled=450, proficiency_rate=18.0,
+                                 participation_rate=91.1, average_scaled_score=481.0)],
+        flags=[IntegrityFlag(kind="low_participation", subgroup=Subgroup.ALL_STUDENTS,
+                             summary="91.1% of all_students students tested; the policy's minimum is 95%.",
+                             evidence={"tested": 410, "enrolled": 450, "rate": 91.1, "minimum": 95.0})],
+        policy_version=2, plan_version=1, completed_at=datetime.now(UTC),
+    )
+
+
+async def run_fanout(env: BenchEnvironment, progress: Progress) -> list[BenchResult]:
+    reviews = env.sizes.fanout_reviews
+    expected = reviews * BOARD_SIZE
+    database_url = await new_database(env.postgres)
+    zone = f"fanout-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    school_ids = [uuid.uuid4() for _ in range(reviews)]
+    with smtp_server() as smtp_port:
+        stack = Stack(database_url, env.broker.bootstrap_servers, env.key_dir, {"ezone_smtp_port": smtp_port})
+        try:
+            await stack.start(only=("notifications",))
+            await _ready(stack)
+            await publish_as(stack, ZoneRegistered(zone_id=zone, name="Fan-out", district="State", registered_at=now),
+                             *(BoardMemberChanged(zone_id=zone, member_id=uuid.uuid4(), subject=f"seat-{seat}@{zone}.example",
+                                                  name=f"Member {seat}", seat=seat, appointed_by="state",
+                                                  active_from=date(2024, 7, 1), active_to=None, changed_at=now)
+                               for seat in range(1, BOARD_SIZE + 1)),
+                             *(SchoolRegistered(zone_id=zone, school_id=school_id, code=f"F{n:07d}", name=f"School {n}",
+                                                grade_span="3-8", enrollment=450, registered_at=now)
+                               for n, school_id in enumerate(school_ids)),
+                             source="/ezone/plans")
+            connection = await asyncpg.connect(asyncpg_dsn(database_url))
+            try:
+                async def known() -> bool:
+                    return await _count(connection, "SELECT count(*) FROM notifications.schools WHERE zone_id = $1",
+                                        zone) == reviews
+                await wait_for(known, 120, what="the fan-out zone's schools")
+                events = [_review(zone, school_id) for school_id in school_ids]
+                started = time.monotonic()
+                await publish_as(stack, *events, source="/ezone/results")
+                published_s = time.monotonic() - started
+                stored = 0
+
+                async def count_alerts() -> None:
+                    nonlocal stored
+                    while True:
+                        stored = await _count(connection, "SELECT count(*) FROM notifications.alerts WHERE zone_id = $1", zone)
+                        await asyncio.sleep(0.05)
+
+                counter = asyncio.create_task(count_alerts())
+                try:
+                    await wait_for_count(progress, "alerts stored", lambda: stored, expected, timeout_s=600)
+                finally:
+                    counter.cancel()
+                stored_s = time.monotonic() - started
+                sent = 0
+
+                async def count_sent() -> None:
+                    nonlocal sent
+                    while True:
+                        sent = await _count(connection, "SELECT count(*) FROM notifications.deliveries WHERE zone_id = $1 "
+                                                        "AND channel = 'email' AND status = 'sent'", zone)
+                        await asyncio.sleep(0.1)
+
+                counter = asyncio.create_task(count_sent())
+                try:
+                    await wait_for_count(progress, "emails accepted", lambda: sent, expected, timeout_s=900)
+                finally:
+                    counter.cancel()
+                emailed_s = time.monotonic() - started
+                distinct = await _count(connection, "SELECT count(DISTINCT (source_event_id, recipient)) FROM notifications.alerts "
+                                                    "WHERE zone_id = $1", zone)
+                total = await _count(connection, "SELECT count(*) FROM notifications.alerts WHERE zone_id = $1", zone)
+                emails = await _count(connection, "SELECT count(*) FROM notifications.deliveries WHERE zone_id = $1 "
+                                                  "AND channel = 'email'", zone)
+            finally:
+                await connection.close()
+        finally:
+            await stack.stop()
+    if (distinct, total, emails) != (expected, expected, expected):
+        raise RuntimeError(f"fan-out: {total} alerts ({distinct} distinct) and {emails} emails; expected {expected} each")
+    return [BenchResult(
+        "alert_fanout",
+        [
+            Figure("last_alert_stored_s", "last alert stored", round(stored_s, 2), "s"),
+            Figure("alerts_per_s", "alerts stored per second", round(expected / stored_s), "alerts/s"),
+            Figure("last_email_accepted_s", "last email accepted by SMTP", round(emailed_s, 2), "s"),
+            Figure("alerts_lost_or_doubled", "alerts lost or doubled", expected - distinct + total - distinct, "alerts"),
+        ],
+        {"reviews": reviews, "board_members": BOARD_SIZE, "alerts": expected, "publish_s": round(published_s, 2)},
+        ["Only the notifications service runs (consumer, relay, delivery worker); the 1,800 review.completed events are "
+         "published as the results service's re-review would, all at once; times are from the first publish.",
+         "Each review is off track with a participation flag: two critical rules match, one alert per member, each "
+         "with an email (the members' default preferences); the SMTP server is a separate process."],
+    )]

@@ -1,0 +1,85 @@
+"""Queries of a member's alerts; every one is scoped to (zone, recipient), so no one reads another's."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from ezone_kit.problems import Problem
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..models import alerts
+from .schemas import AlertOut, AlertPage, AlertState
+
+_COLUMNS = [alerts.c[name] for name in AlertOut.model_fields]
+
+
+def not_found(zone_id: str, alert_id: uuid.UUID) -> Problem:
+    return Problem(404, f"You have no alert {alert_id} in zone {zone_id!r}.")
+
+
+def _mine(zone_id: str, recipient: str) -> Any:
+    return and_(alerts.c.zone_id == zone_id, alerts.c.recipient == recipient)
+
+
+_STATE_FILTERS = {
+    AlertState.ACTIVE: alerts.c.superseded_at.is_(None),
+    AlertState.UNREAD: and_(alerts.c.read_at.is_(None), alerts.c.superseded_at.is_(None)),
+    AlertState.READ: alerts.c.read_at.is_not(None),
+    AlertState.ACKNOWLEDGED: alerts.c.acknowledged_at.is_not(None),
+    AlertState.SUPERSEDED: alerts.c.superseded_at.is_not(None),
+}
+
+
+async def page(
+    session: AsyncSession, zone_id: str, recipient: str, *, state: AlertState, severities: list[str] | None,
+    school_id: uuid.UUID | None, source_type: str | None, before_seq: int | None, limit: int,
+) -> AlertPage:
+    query = select(*_COLUMNS).where(_mine(zone_id, recipient))
+    if state in _STATE_FILTERS:
+        query = query.where(_STATE_FILTERS[state])
+    if severities:
+        query = query.where(alerts.c.severity.in_(severities))
+    if school_id is not None:
+        query = query.where(alerts.c.school_id == school_id)
+    if source_type is not None:
+        query = query.where(alerts.c.source_type == source_type)
+    if before_seq is not None:
+        query = query.where(alerts.c.seq < before_seq)
+    rows = (await session.execute(query.order_by(alerts.c.seq.desc()).limit(limit + 1))).mappings().all()
+    unread = (await session.execute(
+        select(func.count()).select_from(alerts).where(_mine(zone_id, recipient), _STATE_FILTERS[AlertState.UNREAD])
+    )).scalar_one()
+    items = [AlertOut(**row) for row in rows[:limit]]
+    return AlertPage(items=items, unread=unread, next_before_seq=items[-1].seq if len(rows) > limit else None)
+
+
+async def get(session: AsyncSession, zone_id: str, recipient: str, alert_id: uuid.UUID) -> AlertOut | None:
+    row = (await session.execute(
+        select(*_COLUMNS).where(_mine(zone_id, recipient), alerts.c.id == alert_id))).mappings().first()
+    return AlertOut(**row) if row else None
+
+
+async def newer_than(session: AsyncSession, zone_id: str, recipient: str, seq: int, limit: int = 500) -> list[AlertOut]:
+    rows = (await session.execute(
+        select(*_COLUMNS).where(_mine(zone_id, recipient), alerts.c.seq > seq).order_by(alerts.c.seq).limit(limit)
+    )).mappings()
+    return [AlertOut(**row) for row in rows]
+
+
+async def mark(kit: Any, zone_id: str, recipient: str, alert_id: uuid.UUID, *, acknowledge: bool) -> AlertOut:
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {"read_at": func.coalesce(alerts.c.read_at, now)}
+    pending = alerts.c.read_at.is_(None)
+    if acknowledge:
+        values["acknowledged_at"] = func.coalesce(alerts.c.acknowledged_at, now)
+        pending = alerts.c.acknowledged_at.is_(None)
+    async with kit.sessions() as session, session.begin():
+        # Only a change is written, so a repeat neither moves the time nor wakes the open pages again.
+        await session.execute(update(alerts).where(_mine(zone_id, recipient), alerts.c.id == alert_id, pending).values(values))
+        alert = await get(session, zone_id, recipient, alert_id)
+    if alert is None:
+        raise not_found(zone_id, alert_id)
+    return alert

@@ -1,0 +1,153 @@
+"""Raising alerts from an event: the zone's rules pick severity and audiences, each recipient gets exactly one.
+
+The alert id is derived from (source event id, recipient) and inserted with ON CONFLICT DO NOTHING, in the
+consumer's transaction with the inbox row: however often the event is redelivered, a recipient has one alert,
+and deliveries are planned only for alerts that are new. A newer alert of a thread (a school's reviews of one
+subject and year) supersedes the thread's older unread alerts; an older one arriving late is stored already
+superseded and pushed nowhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from ezone_kit.consumer import HandlerContext
+from ezone_kit.telemetry import current_trace_id, trace_id_of
+from ezone_schemas import AlertRaised, Event
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..config import Settings
+from ..deliveries.planning import cancel_deliveries, plan_deliveries
+from ..models import alerts, schools
+from ..recipients.service import audience_members
+from ..rules.engine import event_name, matches, most_severe
+from ..rules.service import rule_from_row, zone_rules
+from .composer import Composition, compose
+from .records import RaisedAlert
+
+_ALERT_NAMESPACE = uuid.UUID("0b9a7f0e-5d43-4b8e-9a52-7c1d2e3f4a5b")
+
+
+def alert_id(source_event_id: uuid.UUID, recipient: str) -> uuid.UUID:
+    return uuid.uuid5(_ALERT_NAMESPACE, f"{source_event_id}:{recipient}")
+
+
+@dataclass(frozen=True)
+class Addressee:
+    recipient: str
+    audience: str
+    severity: str
+    rule_names: tuple[str, ...]
+
+
+def addressees(matched: list[Any], members: dict[str, list[str]]) -> list[Addressee]:
+    """One entry per person, however many rules and audiences reach them: the most severe rule decides."""
+    reached: dict[str, list[tuple[Any, str]]] = {}
+    for rule in matched:
+        for audience in rule.audiences:
+            for subject in members.get(audience, ()):
+                reached.setdefault(subject, []).append((rule, audience))
+    result = []
+    for subject, hits in reached.items():
+        severity = most_severe(rule.severity for rule, _ in hits)
+        audience = next(audience for rule, audience in hits if rule.severity == severity)
+        result.append(Addressee(subject, audience, severity, tuple(dict.fromkeys(rule.name for rule, _ in hits))))
+    return result
+
+
+async def _school_name(session: AsyncSession, school_id: uuid.UUID | None) -> str:
+    if school_id is None:
+        return "The zone"
+    name = (await session.execute(select(schools.c.name).where(schools.c.id == school_id))).scalar()
+    return name or f"School {school_id}"
+
+
+async def _supersede(session: AsyncSession, zone_id: str, source_event_id: uuid.UUID, composition: Composition) -> tuple[list[uuid.UUID], uuid.UUID | None]:
+    """Settle older unread alerts of this event's threads; return them, and the event of a newer alert if one exists."""
+    superseded: list[uuid.UUID] = []
+    newer_event = None
+    now = datetime.now(UTC)
+    if composition.thread is not None:
+        newer_event = (await session.execute(
+            select(alerts.c.source_event_id).where(
+                alerts.c.zone_id == zone_id, alerts.c.thread == composition.thread,
+                alerts.c.thread_position > composition.thread_position,
+            ).order_by(alerts.c.thread_position.desc()).limit(1)
+        )).scalar()
+        if newer_event is None:
+            superseded += (await session.execute(
+                update(alerts).where(
+                    alerts.c.zone_id == zone_id, alerts.c.thread == composition.thread,
+                    alerts.c.thread_position < composition.thread_position,
+                    alerts.c.read_at.is_(None), alerts.c.superseded_at.is_(None),
+                ).values(superseded_at=now, superseded_by_event=source_event_id).returning(alerts.c.id)
+            )).scalars().all()
+    if composition.settles:
+        superseded += (await session.execute(
+            update(alerts).where(
+                alerts.c.zone_id == zone_id, alerts.c.thread.in_(composition.settles),
+                alerts.c.read_at.is_(None), alerts.c.superseded_at.is_(None),
+            ).values(superseded_at=now, superseded_by_event=source_event_id).returning(alerts.c.id)
+        )).scalars().all()
+    return superseded, newer_event
+
+
+async def raise_alerts(ctx: HandlerContext) -> list[RaisedAlert]:
+    event: Event = ctx.event
+    settings: Settings = ctx.settings  # type: ignore[assignment] - the notifications service's own settings
+    session = ctx.session
+    source_event_id = ctx.envelope.id
+    zone_id: str = getattr(event, "zone_id")
+    school_id: uuid.UUID | None = getattr(event, "school_id", None)
+    kind = event_name(type(event))
+
+    composition = compose(event, await _school_name(session, school_id), settings)
+    superseded, newer_event = await _supersede(session, zone_id, source_event_id, composition)
+    if superseded:
+        await cancel_deliveries(session, superseded)
+
+    data = event.model_dump(mode="json")
+    matched = [rule for rule in map(rule_from_row, await zone_rules(session, zone_id, kind)) if matches(rule, kind, data)]
+    if not matched:
+        return []
+    members = await audience_members(session, zone_id, school_id, {a for r in matched for a in r.audiences}, date.today())
+    now = datetime.now(UTC)
+    trace_id = current_trace_id() or trace_id_of(ctx.envelope.traceparent)
+    rows = [
+        {
+            "id": alert_id(source_event_id, who.recipient), "zone_id": zone_id, "recipient": who.recipient,
+            "audience": who.audience, "severity": who.severity, "rule_names": list(who.rule_names),
+            "title": composition.title, "body": composition.body, "links": composition.links, "school_id": school_id,
+            "source_event_id": source_event_id, "source_type": kind, "trace_id": trace_id,
+            "thread": composition.thread, "thread_position": composition.thread_position, "created_at": now,
+            "superseded_at": now if newer_event else None, "superseded_by_event": newer_event,
+        }
+        for who in addressees(matched, members)
+    ]
+    if not rows:
+        return []
+    inserted = set((await session.execute(
+        pg_insert(alerts).values(rows).on_conflict_do_nothing(index_elements=[alerts.c.id]).returning(alerts.c.id)
+    )).scalars())
+    raised = [
+        RaisedAlert(
+            id=row["id"], zone_id=zone_id, recipient=row["recipient"], audience=row["audience"], severity=row["severity"],
+            title=row["title"], body=row["body"], school_id=school_id, source_event_id=source_event_id, source_type=kind,
+            trace_id=trace_id, created_at=now, links=composition.links,
+        )
+        for row in rows if row["id"] in inserted
+    ]
+    if newer_event is None:
+        await plan_deliveries(session, settings, raised)
+    ctx.emit(*(
+        AlertRaised(alert_id=alert.id, zone_id=zone_id, recipient=alert.recipient, audience=alert.audience,
+                    severity=alert.severity, title=alert.title, school_id=school_id, source_event_id=source_event_id,
+                    source_type=kind, rule_names=list(row["rule_names"]), raised_at=now)
+        for alert, row in zip(raised, (r for r in rows if r["id"] in inserted), strict=True)
+    ))
+    return raised
