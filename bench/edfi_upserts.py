@@ -67,8 +67,9 @@ def bodies(schools: list, codes: list[str], count: int, seed: int) -> list[bytes
 
 
 class HttpConnection:
-    """One HTTP/1.1 keep-alive connection to the service: a load generator that costs the shared cores less
-    than httpx does, so the figures are more the service's. Every request is a whole HTTP request."""
+    """One HTTP/1.1 keep-alive connection to the service. The load generator shares the two cores with the
+    service: httpx.AsyncClient cost ~1.9 ms of CPU per request here, this ~0.15 ms. Every request is still
+    a whole HTTP request (request line, headers with the bearer token, the body) parsed by uvicorn."""
 
     def __init__(self, host: str, port: int, path: str, headers: dict[str, str]) -> None:
         self._address = (host, port)

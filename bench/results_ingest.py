@@ -2,8 +2,8 @@
 then one natural-key upsert reading them as a JSON document) against a raw `COPY` of the same rows into the same
 table in the same run, and the naive path (row-by-row ORM inserts, one flush per row) on a smaller sample.
 
-Beside the wall-clock rates, the CPU time each path cost per row — this process's and PostgreSQL's, all its
-processes — which other work on a shared machine moves much less than the rates."""
+Beside the rates (wall clock), the CPU time each path cost per row, in this process and in all of PostgreSQL's
+processes: on a shared machine, other work moves it much less than the rates."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from tests.stack import new_database
 
 from .environment import BenchEnvironment
 from .report import BenchResult, Figure
-from .results_common import RESULTS, auth, is_quick, load_average, register_schools, results_app
+from .results_common import auth, is_quick, load_average, register_schools, results_app
 
 STUDENTS_PER_SCHOOL = 500
 SUBJECTS = ("ELA", "MATH")  # MATH and ELA for every grade: 2 rows per student

@@ -167,7 +167,8 @@ class _Record:
     batch_id: uuid.UUID = field(default_factory=uuid.uuid4)  # a request is a batch of one, without an ingest_batches row
 
     def same_as(self, row: Any) -> bool:
-        return row.edfi_identifier == self.values.edfi_identifier and all(getattr(row, name) == self.new[name] for name in _RESULT_FIELDS)
+        return (row.edfi_identifier == self.values.edfi_identifier
+                and all(getattr(row, name) == self.new[name] for name in _RESULT_FIELDS))
 
 
 async def post_student_assessment(edfi: EdFi, actor: Principal, body: StudentAssessment) -> Upserted:

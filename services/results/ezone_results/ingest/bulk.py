@@ -24,7 +24,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, text
+from sqlalchemy import String, Table, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -135,7 +135,7 @@ async def upsert_rows(session: AsyncSession, target: Target, zone_id: str, batch
             if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
                 raise
         else:
-            changes = [Change(*group, *([None] * (4 - len(group))), inserted, 0) for group, inserted in rows.groups.items()]
+            changes = [_change(target, group, inserted, 0) for group, inserted in rows.groups.items()]
             return UpsertCounts(len(rows.numbers), len(rows.numbers), 0, tuple(sorted(changes, key=_by_group)))
     statement = text(_upsert_statement(target, source))
     if schools is None:
@@ -253,11 +253,13 @@ class Staging:
 def _insert_statement(target: Target, source: str) -> str:
     """Insert `source`'s rows (a relation of the target's columns) into the target."""
     # ORDER BY the key: concurrent batches lock shared rows in the same order, so they wait instead of deadlocking.
+    # Any one order does; comparing text bytewise (COLLATE "C") costs the sort the least.
+    order = ", ".join(f's.{c} COLLATE "C"' if isinstance(target.table.c[c].type, String) else f"s.{c}" for c in target.key)
     return f"""
         INSERT INTO {_qualified(target.table)} AS t (zone_id, {", ".join(target.columns)}, batch_id)
         SELECT CAST(:zone_id AS text), {", ".join(f"s.{c}" for c in target.columns)}, CAST(:batch_id AS uuid)
         FROM {source} s
-        ORDER BY {", ".join(f"s.{c}" for c in target.key)}"""
+        ORDER BY {order}"""
 
 
 def _upsert_statement(target: Target, source: str) -> str:
@@ -299,8 +301,15 @@ def _counts(target: Target, staged: int, result: Iterable[Sequence[Any]]) -> tup
             if before != group:
                 merged.setdefault(before, [0, 0])[1] += n_updated
             corrected_from.add(before[target.report.index("school_id")])
-    changes = (Change(*group, *([None] * (4 - width)), *counts) for group, counts in merged.items())
+    changes = [_change(target, group, *counts) for group, counts in merged.items()]
     return UpsertCounts(staged, inserted, updated, tuple(sorted(changes, key=_by_group))), corrected_from
+
+
+def _change(target: Target, group: Sequence[Any], inserted: int, updated: int) -> Change:
+    """The change of one group of `target.report` values (a school id as a UUID or as written)."""
+    reported = dict(zip(target.report, group, strict=True))
+    return Change(uuid.UUID(str(reported["school_id"])), reported["school_year"], reported.get("subject"),
+                  reported.get("assessment_identifier"), inserted, updated)
 
 
 def _by_group(change: Change) -> tuple[str, ...]:

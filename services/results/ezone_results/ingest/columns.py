@@ -34,7 +34,7 @@ _REFUSED = object()  # a value a check refused: its rows go through parse_row
 _SET = object()  # what a rule that asks only whether a field is set sees of a set one
 _UNHASHABLE = object()  # the key of a value that cannot be one (a list in a list, an object): refused
 _NUMBERS = {int, float, bool}  # 1 == 1.0 == True: as keys of one dict they need their type
-_CONVERTED = {Decimal, list}  # the types `sql_value` writes otherwise
+_CONVERTED = {uuid.UUID, Decimal, list}  # the types `sql_value` writes otherwise
 _STUDENT_ID = re.compile(STUDENT_ID_PATTERN)
 
 
@@ -45,7 +45,7 @@ class CheckedRows:
     # Encoded here so that no object per row outlives the check (fewer for the garbage collector to walk).
     document: bytes
     sample: bytes  # the first, middle and last of them, the same way
-    groups: dict[tuple[Any, ...], int]  # how many of them have each combination of the `group_by` fields' values
+    groups: dict[tuple[Any, ...], int]  # how many of them have each combination of `group_by` values, as written
     errors: list[RowError]  # every error of the other rows, in row order
 
 
@@ -63,6 +63,7 @@ def check_rows(model: type[IngestRow], raw_rows: Sequence[Any], zone_schools: Co
     inputs = {name: list(map(dict.get, rows, repeat(name), repeat(_MISSING))) for name in fields.names}
     columns = {name: _student_ids(values) if name == "student_id" else _Column.of(values, fields.checks[name])
                for name, values in inputs.items()}
+    # A school of the zone's, as parse_row asks after the model.
     columns["school_id"].values = [school if school in zone_schools else _REFUSED for school in columns["school_id"].values]
     for name in fields.names:
         if name in model.RULES:
@@ -71,33 +72,33 @@ def check_rows(model: type[IngestRow], raw_rows: Sequence[Any], zone_schools: Co
     refused = set().union(*(column.refused_positions() for column in columns.values()))
     accepted = [position for position in range(len(rows)) if position not in refused]
     numbers = [candidates[position] for position in accepted]
-    keys = _rows([columns[name].per_row() for name in model.NATURAL_KEY], accepted)
     values = _rows([columns[name].sql_per_row() for name in fields.names], accepted)
 
     errors: list[RowError] = []
-    others = sorted(set(range(len(raw_rows))) - set(numbers))
+    others = sorted(set(range(len(raw_rows))).difference(numbers)) if len(numbers) < len(raw_rows) else []
     for index in others:
         row, row_errors = parse_row(model, raw_rows[index], index, zone_schools)
         if row is None:
             errors.extend(row_errors)
         else:  # valid as the model reads it, in a form the checks above leave to it
             numbers.append(index)
-            keys.append(row.natural_key())
             values.append(tuple(sql_value(getattr(row, name)) for name in fields.names))
     if len(numbers) > len(accepted):  # rows accepted by parse_row go back to their place
-        numbers, keys, values = (list(part) for part in zip(*sorted(zip(numbers, keys, values), key=operator.itemgetter(0))))
+        numbers, values = (list(part) for part in zip(*sorted(zip(numbers, values), key=operator.itemgetter(0))))
+    # Keys and groups of the values as written: hashing them is cheap (strings, dates), hashing a UUID is not.
+    keys = list(map(operator.itemgetter(*map(fields.names.index, model.NATURAL_KEY)), values))
     if len(set(keys)) < len(keys):
         numbers, values = _first_of_each_key(numbers, keys, values, errors)
     errors.sort(key=lambda error: error["row"])
     sample = [values[position] for position in sorted({0, len(values) // 2, len(values) - 1}) if values]
-    groups = Counter(zip(*(map(operator.itemgetter(fields.names.index(name)), values) for name in group_by)))
+    groups = Counter(map(operator.itemgetter(*map(fields.names.index, group_by)), values)) if group_by else {}
     return CheckedRows(numbers, orjson.dumps(values), orjson.dumps(sample), dict(groups), errors)
 
 
 def sql_value(value: Any) -> Any:
-    """A field's value as JSON that PostgreSQL casts to its column: a Decimal as written, subgroups as an array
-    literal (their names need no quoting); UUIDs, dates, enums and the rest as orjson writes them."""
-    if type(value) is Decimal:
+    """A field's value as JSON that PostgreSQL casts to its column: a UUID or Decimal as a string, subgroups as an
+    array literal (their names need no quoting); dates, enums and the rest as orjson writes them."""
+    if type(value) is uuid.UUID or type(value) is Decimal:
         return str(value)
     if type(value) is list:
         return "{" + ",".join(value) + "}"
@@ -135,7 +136,9 @@ def _encode(inputs: list[Any]) -> tuple[list[int], list[Any]]:
     """Each input's index among the distinct inputs, and one input for each."""
     try:
         distinct = dict.fromkeys(inputs)
-    except TypeError:  # lists: by their items
+    except TypeError:  # lists, by their items (or an object)
+        if set(map(type, inputs)) == {list}:
+            return _encode_by(list(map(tuple, inputs)), inputs)
         return _encode_by([tuple(value) if type(value) is list else value for value in inputs], inputs)
     if not _NUMBERS.isdisjoint(map(type, distinct)) and len(_NUMBERS.intersection(map(type, inputs))) > 1:
         return _encode_by(list(zip(map(type, inputs), inputs)), inputs)
