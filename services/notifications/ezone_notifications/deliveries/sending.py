@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 
 import aiosmtplib
@@ -29,20 +30,96 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:_ERROR_LIMIT] if str(exc) else type(exc).__name__
 
 
-async def send_email(settings: Settings, message: Message) -> Outcome:
-    try:
-        await aiosmtplib.send(
-            message, hostname=settings.ezone_smtp_host, port=settings.ezone_smtp_port,
-            username=settings.ezone_smtp_username, password=settings.ezone_smtp_password,
-            start_tls=settings.ezone_smtp_starttls, timeout=settings.ezone_delivery_timeout_s,
-            # Named, so the client does not look up this host's FQDN (a DNS round trip) for every message.
+@dataclass
+class SmtpConnections:
+    """Open SMTP sessions kept between messages: connecting, EHLO, STARTTLS and login are most of what one message
+    costs both sides. Each session carries one message at a time. A session idle longer than `max_idle_s` is closed
+    rather than reused: servers drop idle clients after a while (RFC 5321 asks them to wait at least 5 minutes)."""
+
+    settings: Settings
+    max_idle_s: float = 60.0
+    _idle: list[tuple[aiosmtplib.SMTP, float]] = field(default_factory=list)
+
+    async def send(self, message: Message) -> Outcome:
+        reused = self._take_idle()
+        if reused is not None:
+            try:
+                return await self._send_on(reused, message)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                pass  # the server closed the kept session meanwhile: not this message's failure, so send it anew
+        try:
+            client = await self._connect()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return Outcome(False, None, describe(exc))
+        try:
+            return await self._send_on(client, message)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return Outcome(False, None, describe(exc))
+
+    async def _send_on(self, client: aiosmtplib.SMTP, message: Message) -> Outcome:
+        """Send on one session and keep it for the next message if all went well; a refusal is the message's outcome
+        (the session is closed, so no half-finished transaction is carried over). A dropped session raises."""
+        try:
+            await client.send_message(message)
+        except aiosmtplib.SMTPResponseException as exc:  # the server answered, and refused
+            await _quietly_close(client)
+            return Outcome(False, exc.code, describe(exc))
+        except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+            client.close()
+            raise
+        except (aiosmtplib.SMTPException, OSError) as exc:  # e.g. every recipient refused, a time-out
+            await _quietly_close(client)
+            return Outcome(False, None, describe(exc))
+        except BaseException:
+            client.close()
+            raise
+        self._keep(client)
+        return Outcome(True, SMTP_ACCEPTED)
+
+    def _take_idle(self) -> aiosmtplib.SMTP | None:
+        now = time.monotonic()
+        while self._idle:
+            client, since = self._idle.pop()
+            if now - since < self.max_idle_s and client.is_connected:
+                return client
+            client.close()
+        return None
+
+    def _keep(self, client: aiosmtplib.SMTP) -> None:
+        if client.is_connected and len(self._idle) < self.settings.ezone_delivery_concurrency:
+            self._idle.append((client, time.monotonic()))
+        else:
+            client.close()
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        settings = self.settings
+        client = aiosmtplib.SMTP(
+            hostname=settings.ezone_smtp_host, port=settings.ezone_smtp_port, timeout=settings.ezone_delivery_timeout_s,
+            start_tls=settings.ezone_smtp_starttls,
+            # Named, so the client does not look up this host's FQDN (a DNS round trip) for every session.
             local_hostname=sender_domain(settings),
         )
-    except aiosmtplib.SMTPResponseException as exc:  # the server answered, and refused
-        return Outcome(False, exc.code, describe(exc))
-    except (aiosmtplib.SMTPException, OSError) as exc:
-        return Outcome(False, None, describe(exc))
-    return Outcome(True, SMTP_ACCEPTED)
+        await client.connect()
+        try:
+            if settings.ezone_smtp_username and settings.ezone_smtp_password:
+                await client.login(settings.ezone_smtp_username, settings.ezone_smtp_password)
+        except BaseException:
+            await _quietly_close(client)
+            raise
+        return client
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for client, _ in idle:
+            await _quietly_close(client)
+
+
+async def _quietly_close(client: aiosmtplib.SMTP) -> None:
+    """QUIT when the session still answers; a broken one is just dropped."""
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()
 
 
 async def send_webhook(http: httpx.AsyncClient, url: str, secret: str, delivery_id: uuid.UUID, body: bytes) -> Outcome:

@@ -2,10 +2,11 @@
 
 A delivery is claimed by a lease, not by a transaction held open over the network: one short transaction moves the
 due rows' `next_attempt_at` a lease ahead and counts the attempt, the call happens outside any transaction, and a
-second short transaction records the outcome. A process killed mid-delivery leaves its rows claimed; when the lease
-runs out they are due again and any worker sends them — the same delivery id, so the receiver can tell it is a
-repeat. Each delivery is its own task (at most EZONE_DELIVERY_CONCURRENCY at once), so a slow or failing endpoint
-holds up nothing else.
+second short transaction records the outcome — of every send that finished meanwhile, together. A process killed
+mid-delivery leaves its rows claimed; when the lease runs out they are due again and any worker sends them — the same
+delivery id, so the receiver can tell it is a repeat. Each delivery is its own task (at most
+EZONE_DELIVERY_CONCURRENCY at once), so a slow or failing endpoint holds up nothing else. SMTP sessions are kept
+open between messages.
 
 Woken by NOTIFY on `ezone_notifications_deliveries` (a trigger on inserts, so only once they commit), with a poll
 every EZONE_DELIVERY_POLL_INTERVAL_S for retries, deferred deliveries and digests coming due. SKIP LOCKED lets any
@@ -35,7 +36,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from ..config import Settings
 from .content import AlertContent, alert_email, digest_email, webhook_body
 from .digests import build_due_digests
-from .sending import Outcome, describe, send_email, send_webhook
+from .sending import Outcome, SmtpConnections, describe, send_webhook
 from .timing import retry_delay
 
 _log = logging.getLogger("ezone.notifications.deliveries")
@@ -70,8 +71,10 @@ _ATTEMPT = text("""
 
 # Sent, whoever's attempt it was; unless it was cancelled meanwhile.
 _SENT = text("""
-    UPDATE notifications.deliveries SET status = 'sent', sent_at = now(), last_status_code = :status_code, last_error = NULL
-    WHERE id = :id AND status = 'pending' RETURNING id
+    UPDATE notifications.deliveries d
+    SET status = 'sent', sent_at = now(), last_status_code = s.status_code, last_error = NULL
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:status_codes AS int[])) AS s(id, status_code)
+    WHERE d.id = s.id AND d.status = 'pending' RETURNING d.id
 """)
 
 # Only the newest claim decides what happens next: a stale attempt's failure must not cut another sender's lease short.
@@ -133,7 +136,7 @@ def _undeliverable(claimed: Claimed) -> str | None:
     return None
 
 
-async def _send(kit: Kit, http: httpx.AsyncClient, claimed: Claimed) -> Outcome:
+async def _send(kit: Kit, http: httpx.AsyncClient, smtp: SmtpConnections, claimed: Claimed) -> Outcome:
     settings: Settings = kit.settings
     if claimed.channel == "webhook":
         assert claimed.alert is not None and claimed.secret is not None
@@ -145,11 +148,51 @@ async def _send(kit: Kit, http: httpx.AsyncClient, claimed: Claimed) -> Outcome:
     else:
         assert claimed.alert is not None
         message = alert_email(settings, claimed.id, claimed.address, claimed.alert)
-    return await send_email(settings, message)
+    return await smtp.send(message)
 
 
-async def deliver(kit: Kit, http: httpx.AsyncClient, claimed: Claimed) -> None:
-    """Send one claimed delivery and record the outcome. Never raises: a failure is the delivery's, not the worker's."""
+@dataclass(frozen=True)
+class Attempt:
+    """One finished send, waiting to be recorded."""
+
+    claimed: Claimed
+    outcome: Outcome
+    started: datetime
+    duration_ms: int
+
+
+class Recorder:
+    """Writes the outcomes of finished sends: whatever finished while the last write ran goes in the next, together."""
+
+    def __init__(self, kit: Kit) -> None:
+        self._kit = kit
+        self._waiting: list[Attempt] = []
+        self._wake = asyncio.Event()
+
+    def add(self, attempt: Attempt) -> None:
+        self._waiting.append(attempt)
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await self.flush()
+
+    async def flush(self) -> None:
+        self._wake.clear()
+        attempts, self._waiting = self._waiting, []
+        if not attempts:
+            return
+        try:
+            await _record(self._kit, attempts)
+        except Exception as exc:  # noqa: BLE001 - the leases bring the deliveries back
+            _log.warning("%d delivery outcome(s) not recorded (%s); they are retried when their leases end",
+                         len(attempts), describe(exc))
+
+
+async def deliver(kit: Kit, http: httpx.AsyncClient, smtp: SmtpConnections, recorder: Recorder, claimed: Claimed) -> None:
+    """Send one claimed delivery and hand the outcome to the recorder. Never raises: a failure is the delivery's, not
+    the worker's."""
     settings: Settings = kit.settings
     try:
         reason = _undeliverable(claimed)
@@ -160,15 +203,15 @@ async def deliver(kit: Kit, http: httpx.AsyncClient, claimed: Claimed) -> None:
         started, clock = datetime.now(UTC), time.perf_counter()
         try:
             async with asyncio.timeout(settings.ezone_delivery_timeout_s):
-                outcome = await _send(kit, http, claimed)
+                outcome = await _send(kit, http, smtp, claimed)
         except TimeoutError:
             outcome = Outcome(False, None, f"no answer within {settings.ezone_delivery_timeout_s:g}s")
         except Exception as exc:  # noqa: BLE001 - e.g. a template error: recorded like any failed attempt
             _log.exception("delivery %s failed before it was sent", claimed.id)
             outcome = Outcome(False, None, describe(exc))
-        await _record(kit, claimed, outcome, started, round(1000 * (time.perf_counter() - clock)))
+        recorder.add(Attempt(claimed, outcome, started, round(1000 * (time.perf_counter() - clock))))
     except Exception as exc:  # noqa: BLE001 - the lease brings the delivery back
-        _log.warning("delivery %s: outcome not recorded (%s); it is retried when its lease ends", claimed.id, describe(exc))
+        _log.warning("delivery %s: not sent (%s); it is retried when its lease ends", claimed.id, describe(exc))
 
 
 def delivered_event(claimed: Claimed) -> AlertDelivered:
@@ -181,28 +224,36 @@ def delivered_event(claimed: Claimed) -> AlertDelivered:
     )
 
 
-async def _record(kit: Kit, claimed: Claimed, outcome: Outcome, started: datetime, duration_ms: int) -> None:
+async def _record(kit: Kit, attempts: list[Attempt]) -> None:
+    """Every attempt, and what follows from it, in one transaction."""
     settings: Settings = kit.settings
     async with kit.sessions() as session, session.begin():
-        await session.execute(_ATTEMPT, {
-            "id": claimed.id, "attempt": claimed.attempt, "started_at": started, "duration_ms": duration_ms,
-            "outcome": "sent" if outcome.sent else "failed", "status_code": outcome.status_code, "error": outcome.error,
-        })
-        if outcome.sent:
-            marked = (await session.execute(_SENT, {"id": claimed.id, "status_code": outcome.status_code})).first()
+        await session.execute(_ATTEMPT, [{
+            "id": a.claimed.id, "attempt": a.claimed.attempt, "started_at": a.started, "duration_ms": a.duration_ms,
+            "outcome": "sent" if a.outcome.sent else "failed", "status_code": a.outcome.status_code,
+            "error": a.outcome.error,
+        } for a in attempts])
+        sent = [a for a in attempts if a.outcome.sent]
+        if sent:
+            marked = set((await session.execute(_SENT, {
+                "ids": [a.claimed.id for a in sent], "status_codes": [a.outcome.status_code for a in sent]})).scalars())
             # Announced only by the sender that marked it sent: not for a delivery cancelled meanwhile.
-            if marked is not None:
-                await kit.outbox.add(session, [delivered_event(claimed)])
-            return
-        final = claimed.attempt >= settings.ezone_delivery_max_attempts
-        delay = 0.0 if final else retry_delay(claimed.attempt, settings.ezone_delivery_backoff_s,
-                                              settings.ezone_delivery_backoff_max_s)
-        await session.execute(_FAILED, {
-            "id": claimed.id, "attempt": claimed.attempt, "status": "failed" if final else "pending", "delay": delay,
-            "status_code": outcome.status_code, "error": outcome.error,
-        })
-    if not outcome.sent:
-        _log.info("delivery %s (%s) attempt %d failed: %s", claimed.id, claimed.channel, claimed.attempt, outcome.error)
+            await kit.outbox.add(session, [delivered_event(a.claimed) for a in sent if a.claimed.id in marked])
+        failed = [a for a in attempts if not a.outcome.sent]
+        if failed:
+            await session.execute(_FAILED, [_failure(settings, a) for a in failed])
+    for a in failed:
+        _log.info("delivery %s (%s) attempt %d failed: %s", a.claimed.id, a.claimed.channel, a.claimed.attempt,
+                  a.outcome.error)
+
+
+def _failure(settings: Settings, attempt: Attempt) -> dict[str, Any]:
+    claimed, outcome = attempt.claimed, attempt.outcome
+    final = claimed.attempt >= settings.ezone_delivery_max_attempts
+    delay = 0.0 if final else retry_delay(claimed.attempt, settings.ezone_delivery_backoff_s,
+                                          settings.ezone_delivery_backoff_max_s)
+    return {"id": claimed.id, "attempt": claimed.attempt, "status": "failed" if final else "pending", "delay": delay,
+            "status_code": outcome.status_code, "error": outcome.error}
 
 
 async def delivery_worker(kit: Kit) -> None:
@@ -212,6 +263,9 @@ async def delivery_worker(kit: Kit) -> None:
     in_flight: set[asyncio.Task[None]] = set()
     backoff = 0.0
     digests_checked = float("-inf")
+    smtp = SmtpConnections(settings)
+    recorder = Recorder(kit)
+    recording = asyncio.create_task(recorder.run(), name="delivery-recorder")
     async with httpx.AsyncClient(timeout=settings.ezone_delivery_timeout_s, follow_redirects=False) as http:
         try:
             while True:
@@ -226,7 +280,8 @@ async def delivery_worker(kit: Kit) -> None:
                     while (free := settings.ezone_delivery_concurrency - len(in_flight)) > 0:
                         claimed = await claim_due(kit, free)
                         for delivery in claimed:
-                            task = asyncio.create_task(deliver(kit, http, delivery), name=f"delivery-{delivery.id}")
+                            task = asyncio.create_task(deliver(kit, http, smtp, recorder, delivery),
+                                                   name=f"delivery-{delivery.id}")
                             in_flight.add(task)
                             task.add_done_callback(in_flight.discard)
                         if len(claimed) < free:
@@ -243,10 +298,15 @@ async def delivery_worker(kit: Kit) -> None:
                     continue
                 await _until_woken(wake, in_flight, settings.ezone_delivery_poll_interval_s)
         finally:
-            # Cancelled sends record nothing: their leases bring them back, as after a crash.
+            # Cancelled sends record nothing: their leases bring them back, as after a crash. Finished ones are recorded.
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
+            recording.cancel()
+            await asyncio.gather(recording, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(recorder.flush(), settings.ezone_delivery_timeout_s)
+            await smtp.close()
             if listener is not None:
                 listener.terminate()
 

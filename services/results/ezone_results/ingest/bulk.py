@@ -55,8 +55,10 @@ class Target:
         return tuple(c for c in self.report if c not in self.key)
 
     def sql_type(self, column: str) -> str:
-        return self.table.c[column].type.compile(dialect=postgresql.dialect())
+        return self.table.c[column].type.compile(dialect=_POSTGRESQL)
 
+
+_POSTGRESQL = postgresql.dialect()  # building a dialect costs more than compiling a type name with it
 
 RESULTS = Target(
     table=StudentResult.__table__,
