@@ -27,6 +27,7 @@ STATE_TOTAL_CODE = "00000000"  # a state file's statewide row: never a school to
 _STATE_CODE_SQL = "CASE WHEN s.code ~ '^[0-9]{1,8}$' THEN lpad(s.code, 8, '0') ELSE s.code END"
 
 Key = tuple[uuid.UUID, str, str]  # school, school year, subject
+ANALYZE_ABOVE_ROWS = 10_000
 
 
 def _columns(keys: Iterable[Key]) -> dict[str, list[Any]]:
@@ -169,7 +170,7 @@ async def load_students(session: AsyncSession, keys: Sequence[Key]) -> dict[Key,
     numbered (`k`), so the big GROUP BYs sort narrow rows; returns each key's number."""
     numbers = {key: number for number, key in enumerate(dict.fromkeys(keys), start=1)}
     await session.execute(text("SET LOCAL work_mem = '128MB'"))  # the batch's sorts stay in memory
-    await session.execute(
+    loaded = await session.execute(
         text("""
             CREATE TEMPORARY TABLE review_students ON COMMIT DROP AS
             SELECT DISTINCT ON (k.k, sr.student_id)
@@ -187,7 +188,8 @@ async def load_students(session: AsyncSession, keys: Sequence[Key]) -> dict[Key,
             ORDER BY k.k, sr.student_id, sr.scale_score IS NULL, sr.administration_date DESC"""),
         _columns(numbers),
     )
-    await session.execute(text("ANALYZE review_students"))
+    if loaded.rowcount > ANALYZE_ABOVE_ROWS:  # the planner needs statistics to join a big batch well, not a school's rows
+        await session.execute(text("ANALYZE review_students"))
     return numbers
 
 

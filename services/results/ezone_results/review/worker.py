@@ -1,8 +1,9 @@
 """The review worker: turns waiting review requests into versioned reviews and `review.completed` events.
 
 Woken by NOTIFY (sent in the transaction that queued a request, so only once it committed), with a 1 s
-poll as a safety net. It waits a moment after a wake-up so a burst of `results.posted` for one school
-coalesces into one request, then claims requests in batches. A batch's claim, its Review rows, the
+poll as a safety net, it claims requests in batches at once: a burst of `results.posted` for one school is
+already one request (a school's events share a partition, and a consumer batch queues its requests in one
+transaction), and requests arriving while a batch is reviewed merge into one row per school. A batch's claim, its Review rows, the
 computed aggregates and the outbox rows of its events commit in one transaction: a crash rolls the claim
 back and the requests are reviewed again; nothing is reviewed twice. SKIP LOCKED lets any number of
 workers (one per replica) share the queue.
@@ -48,7 +49,6 @@ _log = logging.getLogger("ezone.results.review")
 BATCH_SIZE = 500  # schools × subjects per transaction: big enough for set-based SQL, small enough to hold locks briefly
 CONCURRENT_BATCHES = 2  # a zone-wide re-review keeps this many database backends (cores) busy
 POLL_INTERVAL_S = 1.0
-DEBOUNCE_S = 0.01  # long enough for one consumer batch's requests to queue together; it adds to every review's latency
 MAX_BACKOFF_S = 10.0
 
 _SUBGROUPS = {subgroup.value: subgroup for subgroup in Subgroup}
@@ -86,7 +86,6 @@ async def review_worker(kit: Kit) -> None:
             except TimeoutError:
                 pass
             wake.clear()
-            await asyncio.sleep(DEBOUNCE_S)  # let the rest of a burst queue up behind the first request
     finally:
         if listener is not None:
             listener.terminate()
