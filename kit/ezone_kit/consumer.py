@@ -1,6 +1,6 @@
 """Idempotent Kafka consumers: at-least-once delivery, exactly-once effects.
 
-For each partition batch from `getmany`, one database transaction holds, per event, the
+For each fetch from `getmany` (one or more partitions' records), one database transaction holds, per event, the
 handler's effects (including events it emits, through the outbox) and an inbox row
 `(consumer, event id)`; offsets are committed only after that transaction commits. A redelivered
 event finds its inbox row and has no second effect.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,8 +157,8 @@ class ConsumerWorker:
                 batches = await self._consumer.getmany(
                     timeout_ms=1_000, max_records=self._settings.ezone_consumer_batch_size
                 )
-                for partition, records in batches.items():
-                    await self._process_partition(partition, records)
+                if batches:
+                    await self._process_fetched(batches)
                 self.lag = await self._lag()
                 backoff = 0.0
             except asyncio.CancelledError:
@@ -185,20 +186,26 @@ class ConsumerWorker:
             consumer, self._consumer = self._consumer, None
             await consumer.stop()
 
-    async def _process_partition(self, partition: TopicPartition, records: Sequence[ConsumerRecord]) -> None:
+    async def _process_fetched(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """What one fetch returned, from however many partitions, in one transaction; then every partition's offset.
+        Each partition's records keep their order; partitions are independent of each other."""
         assert self._consumer is not None
         try:
-            async with self._sessions() as session:
-                async with session.begin():
-                    await self._process_batch(session, records)
+            pending = await self._parse([record for records in batches.values() for record in records])
+            if pending:
+                failure = await self._all_at_once(pending)
+                if failure is not None:
+                    await self._one_by_one(pending, *failure)
         except Exception:
-            # Nothing of this batch is committed: read it again from its first record.
-            self._consumer.seek(partition, records[0].offset)
+            # Nothing of this fetch is committed: read it again from each partition's first record.
+            for partition, records in batches.items():
+                self._consumer.seek(partition, records[0].offset)
             raise
-        await self._consumer.commit({partition: records[-1].offset + 1})
+        await self._consumer.commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
 
-    async def _process_batch(self, session: AsyncSession, records: Sequence[ConsumerRecord]) -> None:
-        pending: list[tuple[ConsumerRecord, Envelope, Handler]] = []
+    async def _parse(self, records: Sequence[ConsumerRecord]) -> list[tuple[ConsumerRecord, Envelope, Handler]]:
+        """The records this consumer handles, as envelopes; a malformed one goes to the DLQ at once."""
+        pending = []
         for record in records:
             try:
                 envelope = parse_record(record, self._handlers)
@@ -208,18 +215,14 @@ class ConsumerWorker:
             handler = self._handlers.get(envelope.type)
             if handler is not None:  # others are events on this topic that this consumer does not need
                 pending.append((record, envelope, handler))
-        if not pending:
-            return
-        seen = set(
-            (
-                await session.execute(
-                    select(self._inbox.c.event_id).where(
-                        self._inbox.c.consumer == self.group,
-                        self._inbox.c.event_id.in_([envelope.id for _, envelope, _ in pending]),
-                    )
-                )
-            ).scalars()
-        )
+        return pending
+
+    async def _fresh(self, session: AsyncSession, pending: list[tuple[ConsumerRecord, Envelope, Handler]]
+                     ) -> list[tuple[ConsumerRecord, Envelope, Handler]]:
+        """The events not in the inbox yet, each once."""
+        seen = set((await session.execute(select(self._inbox.c.event_id).where(
+            self._inbox.c.consumer == self.group, self._inbox.c.event_id.in_([envelope.id for _, envelope, _ in pending])
+        ))).scalars())
         fresh = []
         for item in pending:
             if item[1].id in seen:
@@ -228,12 +231,19 @@ class ConsumerWorker:
                 continue
             seen.add(item[1].id)  # the same event twice in one batch
             fresh.append(item)
-        if not fresh:
-            return
-        # Fast path: the whole batch under one savepoint, inbox and outbox rows written in bulk.
+        return fresh
+
+    async def _all_at_once(self, pending: list[tuple[ConsumerRecord, Envelope, Handler]]
+                           ) -> tuple[BaseException, uuid.UUID | None] | None:
+        """The fast path: every event's effects, inbox and outbox rows in bulk, one transaction. When a handler fails,
+        the transaction is rolled back whole (no savepoint to pay for on every batch): returns the error and the event
+        that raised it, for the events to be handled one by one."""
         failed_first_attempt = None
         try:
-            async with session.begin_nested():
+            async with self._sessions() as session, session.begin():
+                fresh = await self._fresh(session, pending)
+                if not fresh:
+                    return None
                 inbox_rows: list[dict[str, Any]] = []
                 outbox_rows: list[dict[str, Any]] = []
                 for _, envelope, handler in fresh:
@@ -249,19 +259,23 @@ class ConsumerWorker:
         except Exception as exc:
             if _is_transient(exc):
                 raise
-            fast_path_error = exc
-            _log.info("consumer %s: a batch of %d failed (%s); handling its events one by one", self.group, len(fresh), exc)
-        else:
-            self.processed += len(fresh)
-            self._count("processed", len(fresh))
-            return
-        for record, envelope, handler in fresh:
-            # The event whose handler failed in the fast path has used its first attempt.
-            first_attempt = 2 if envelope.id == failed_first_attempt else 1
-            if first_attempt > self._settings.ezone_consumer_max_attempts:
-                await self._dead_letter(record, fast_path_error, attempts=1)
-                continue
-            await self._process_with_retries(session, record, envelope, handler, first_attempt)
+            _log.info("consumer %s: a batch of %d failed (%s); handling its events one by one", self.group, len(pending), exc)
+            return exc, failed_first_attempt
+        self.processed += len(fresh)
+        self._count("processed", len(fresh))
+        return None
+
+    async def _one_by_one(self, pending: list[tuple[ConsumerRecord, Envelope, Handler]], fast_path_error: BaseException,
+                          failed_first_attempt: uuid.UUID | None) -> None:
+        """Each event in a savepoint of its own, so a failing one is retried, then dead-lettered, alone."""
+        async with self._sessions() as session, session.begin():
+            for record, envelope, handler in await self._fresh(session, pending):
+                # The event whose handler failed in the fast path has used its first attempt.
+                first_attempt = 2 if envelope.id == failed_first_attempt else 1
+                if first_attempt > self._settings.ezone_consumer_max_attempts:
+                    await self._dead_letter(record, fast_path_error, attempts=1)
+                    continue
+                await self._process_with_retries(session, record, envelope, handler, first_attempt)
 
     def _inbox_row(self, envelope: Envelope, span: Any) -> dict[str, Any]:
         span_context = span.get_span_context()

@@ -75,7 +75,9 @@ class OutboxRelay:
                 self._wake.clear()
                 try:
                     await self._listen()
-                    while await self.publish_batch():
+                    # A partial batch took every row there was: rows committed since then have notified, so the
+                    # next pass is woken for them rather than asking again now and finding nothing.
+                    while await self.publish_batch() >= self._settings.ezone_relay_batch_size:
                         pass
                     if loop.time() - depth_counted > DEPTH_EVERY_S:
                         self.depth = await outbox_depth(self._engine, self._schema)
@@ -111,9 +113,18 @@ class OutboxRelay:
                 rows = (
                     await conn.execute(
                         text(
-                            f"SELECT id, seq, topic, key, ce_type, ce_source, ce_time, payload::text AS payload,"
-                            f" traceparent, tracestate FROM {schema}.outbox WHERE sent_at IS NULL"
-                            f" ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED"
+                            f"""WITH claimed AS MATERIALIZED (
+                                SELECT id, seq, topic, key, ce_type, ce_source, ce_time, payload::text AS payload,
+                                       traceparent, tracestate
+                                FROM {schema}.outbox WHERE sent_at IS NULL ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED
+                            ), held_elsewhere AS (
+                                -- An unsent row older than our first of a key is not ours: another relay holds it.
+                                SELECT k.key FROM (SELECT key, min(seq) AS first_seq FROM claimed GROUP BY key) k
+                                WHERE EXISTS (SELECT FROM {schema}.outbox o
+                                              WHERE o.sent_at IS NULL AND o.key = k.key AND o.seq < k.first_seq)
+                            )
+                            SELECT c.*, c.key IN (SELECT key FROM held_elsewhere) AS held_elsewhere
+                            FROM claimed c ORDER BY c.seq"""
                         ),
                         {"limit": self._settings.ezone_relay_batch_size},
                     )
@@ -122,7 +133,7 @@ class OutboxRelay:
                     self._held_elsewhere = False
                     return 0
                 claimed = len(rows)
-                rows = await self._without_keys_held_elsewhere(conn, rows)
+                rows = [row for row in rows if not row.held_elsewhere]
                 self._held_elsewhere = len(rows) < claimed
                 if not rows:
                     return 0
@@ -162,24 +173,6 @@ class OutboxRelay:
         if self._metrics is not None:
             self._metrics.count_published(len(records))
         return len(records)
-
-    async def _without_keys_held_elsewhere(self, conn, rows):
-        """Drop keys that have older unsent rows this relay did not claim: another relay holds them."""
-        first_seq: dict[str, int] = {}
-        for row in rows:
-            first_seq.setdefault(row.key, row.seq)
-        held = (
-            await conn.execute(
-                # Any unsent row older than our first of a key is not ours, so another relay holds it.
-                text(
-                    f"SELECT key, min(seq) AS seq FROM {self._schema}.outbox WHERE sent_at IS NULL"
-                    f" AND key = ANY(:keys) GROUP BY key"
-                ),
-                {"keys": list(first_seq)},
-            )
-        ).all()
-        blocked = {row.key for row in held if row.seq < first_seq[row.key]}
-        return [row for row in rows if row.key not in blocked] if blocked else rows
 
     async def delete_expired(self) -> int:
         """Housekeeping: sent events past their retention, and Idempotency-Keys past theirs."""

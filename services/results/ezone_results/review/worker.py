@@ -67,9 +67,11 @@ async def review_worker(kit: Kit) -> None:
                 if listener is None or listener.is_closed():
                     listener = await asyncpg.connect(asyncpg_dsn(kit.settings.database_url))
                     await listener.add_listener(queries.NOTIFY_CHANNEL, lambda *_: wake.set())
-                async with asyncio.TaskGroup() as group:  # one failing batch stops the others: all back off
-                    for _ in range(CONCURRENT_BATCHES):
-                        group.create_task(_drain(kit))
+                # A backlog (a full first batch) is shared by concurrent batches; a request or two needs one claim.
+                if await review_pending(kit) == BATCH_SIZE:
+                    async with asyncio.TaskGroup() as group:  # one failing batch stops the others: all back off
+                        for _ in range(CONCURRENT_BATCHES):
+                            group.create_task(_drain(kit))
                 backoff = 0.0
             except asyncio.CancelledError:
                 raise
@@ -92,7 +94,7 @@ async def review_worker(kit: Kit) -> None:
 
 
 async def _drain(kit: Kit) -> None:
-    while await review_pending(kit):
+    while await review_pending(kit) == BATCH_SIZE:
         pass
 
 
