@@ -2,8 +2,8 @@
 
 For each fetch from `getmany` (one or more partitions' records), one database transaction holds, per event, the
 handler's effects (including events it emits, through the outbox) and an inbox row
-`(consumer, event id)`; offsets are committed only after that transaction commits. A redelivered
-event finds its inbox row and has no second effect.
+`(consumer, event id)`; offsets are committed only after that transaction commits (gathered over up to
+COMMIT_INTERVAL_S). A redelivered event finds its inbox row and has no second effect.
 
 A handler that keeps failing is retried with backoff; after the last attempt the record goes to
 `<topic>.dlq.<group>` with the error in its headers and the partition moves on. Infrastructure
@@ -14,6 +14,7 @@ offset instead, without dead-lettering anything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
@@ -77,17 +78,24 @@ class ConsumerSpec:
 
 
 class _AssignmentListener(ConsumerRebalanceListener):
-    """Tells whoever waits (start-up, tests) when this worker owns partitions."""
+    """Commits what was processed before partitions go to another member, and tells whoever waits (start-up, tests)
+    when this worker owns partitions."""
 
-    def __init__(self, assigned: asyncio.Event) -> None:
-        self._assigned = assigned
+    def __init__(self, worker: ConsumerWorker) -> None:
+        self._worker = worker
 
     async def on_partitions_revoked(self, revoked: object) -> None:
-        self._assigned.clear()
+        self._worker.assigned.clear()
+        await self._worker.commit_offsets()
 
     async def on_partitions_assigned(self, assigned: object) -> None:
-        self._assigned.set()
+        self._worker.assigned.set()
 
+
+# Offsets of processed events are committed at most this often while events keep coming, and at once when the
+# partitions fall idle, are revoked or the worker stops. A crash redelivers what was processed since the last
+# commit; the inbox turns that into nothing. One broker round trip per transaction would cost more than the events.
+COMMIT_INTERVAL_S = 0.5
 
 _TRANSIENT = (OperationalError, InterfaceError, ConnectionError, OSError)
 
@@ -124,6 +132,8 @@ class ConsumerWorker:
         self.lag = 0
         self._metrics = metrics
         self.assigned = asyncio.Event()
+        self._processed_offsets: dict[TopicPartition, int] = {}
+        self._last_commit = 0.0
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         settings = self._settings
@@ -139,7 +149,7 @@ class ConsumerWorker:
             max_poll_interval_ms=300_000,
             request_timeout_ms=max(40_000, settings.kafka_session_timeout_ms + 5_000),
         )
-        consumer.subscribe(list(self.spec.topics), listener=_AssignmentListener(self.assigned))
+        consumer.subscribe(list(self.spec.topics), listener=_AssignmentListener(self))
         return consumer
 
     async def run(self) -> None:
@@ -159,6 +169,8 @@ class ConsumerWorker:
                 )
                 if batches:
                     await self._process_fetched(batches)
+                if not batches or asyncio.get_running_loop().time() - self._last_commit >= COMMIT_INTERVAL_S:
+                    await self.commit_offsets()
                 self.lag = await self._lag()
                 backoff = 0.0
             except asyncio.CancelledError:
@@ -181,13 +193,29 @@ class ConsumerWorker:
         if self._metrics is not None:
             self._metrics.count_consumed(self.group, outcome, count)
 
+    async def commit_offsets(self) -> None:
+        """Commit the offsets of every event processed so far. If that fails (the broker is away, the partitions went
+        to another member), they are not retried: the events are delivered again and skipped by the inbox."""
+        if self._consumer is None or not self._processed_offsets:
+            return
+        offsets, self._processed_offsets = self._processed_offsets, {}
+        self._last_commit = asyncio.get_running_loop().time()
+        try:
+            await self._consumer.commit(offsets)
+        except Exception as exc:  # noqa: BLE001 - see above
+            _log.info("consumer %s: offsets not committed (%s); those events will be skipped when delivered again",
+                      self.group, exc)
+
     async def stop(self) -> None:
         if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.commit_offsets(), 5)
             consumer, self._consumer = self._consumer, None
             await consumer.stop()
 
     async def _process_fetched(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        """What one fetch returned, from however many partitions, in one transaction; then every partition's offset.
+        """What one fetch returned, from however many partitions, in one transaction; then every partition's offset
+        is due for the next commit.
         Each partition's records keep their order; partitions are independent of each other."""
         assert self._consumer is not None
         try:
@@ -201,7 +229,7 @@ class ConsumerWorker:
             for partition, records in batches.items():
                 self._consumer.seek(partition, records[0].offset)
             raise
-        await self._consumer.commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
+        self._processed_offsets |= {partition: records[-1].offset + 1 for partition, records in batches.items()}
 
     async def _parse(self, records: Sequence[ConsumerRecord]) -> list[tuple[ConsumerRecord, Envelope, Handler]]:
         """The records this consumer handles, as envelopes; a malformed one goes to the DLQ at once."""
