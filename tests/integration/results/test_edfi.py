@@ -203,6 +203,18 @@ async def test_a_body_that_is_not_a_json_object_is_400_in_the_edfi_shape(zone_st
     assert (await footprint(zone_stack, zone_id))["student_results"] == 0
 
 
+async def test_a_body_sent_as_another_content_type_is_400_and_the_token_is_checked_before_the_body(zone_stack, zone_id, grand_bend):
+    admin = zone_stack.auth("admin", zone_id)
+    as_text = await zone_stack.clients["results"].post(f"{EDFI}/studentAssessments", content=b'{"a": 1}', headers={
+        **admin, "Content-Type": "text/plain"})
+    assert "$" in assert_edfi_problem(as_text, 400, VALIDATION)["validationErrors"]
+
+    no_token = await zone_stack.clients["results"].post(f"{EDFI}/studentAssessments", content=b"{not json",
+                                                        headers={"Content-Type": "application/json"})
+    assert_edfi_problem(no_token, 401, "urn:ed-fi:api:security:authentication")
+    assert (await footprint(zone_stack, zone_id))["student_results"] == 0
+
+
 async def test_an_unknown_school_or_one_of_another_zone_is_409_unresolved_reference(zone_stack, zone_id, grand_bend):
     other_zone = f"{zone_id}-b"
     await zone_with_schools(zone_stack, other_zone, {"255902001": {"name": "Other Bend High", "grade_span": "9-12"}})

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from ezone_schemas.vocabulary import Subject
 
@@ -73,7 +74,14 @@ def subject_of(body: StudentAssessment) -> Subject | None:
     if extension and extension.academic_subject_descriptor:
         return _SUBJECT_DESCRIPTORS.get(code_value(extension.academic_subject_descriptor).lower())
     reference = body.assessment_reference
-    named = {s for s, words in _SUBJECT_WORDS.items() if words.search(f"{reference.assessment_identifier} {reference.namespace}")}
+    return _subject_named(reference.assessment_identifier, reference.namespace)
+
+
+@lru_cache(maxsize=4096)
+def _subject_named(assessment_identifier: str, namespace: str) -> Subject | None:
+    # Cached: an SIS sends thousands of results of the same few assessments, and the search costs more than the
+    # rest of mapping a result.
+    named = {s for s, words in _SUBJECT_WORDS.items() if words.search(f"{assessment_identifier} {namespace}")}
     return named.pop() if len(named) == 1 else None
 
 

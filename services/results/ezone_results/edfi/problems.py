@@ -53,7 +53,8 @@ def json_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _from_request_errors(errors: list[dict[str, Any]]) -> Problem:
+def request_errors_problem(errors: list[dict[str, Any]]) -> Problem:
+    """Pydantic's errors about a request body (located under `body` or not) as Ed-Fi's data validation failure."""
     found: dict[str, list[str]] = {}
     for err in errors:
         if err.get("type") == "json_invalid":
@@ -65,7 +66,7 @@ def _from_request_errors(errors: list[dict[str, Any]]) -> Problem:
     return data_validation_failed(found)
 
 
-def _as_edfi(problem: Problem) -> Problem:
+def as_edfi(problem: Problem) -> Problem:
     """A problem raised by the kit (authentication, roles) restated in the Ed-Fi shape."""
     if problem.type.startswith(EDFI):
         return problem
@@ -85,8 +86,8 @@ class EdFiRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                raise _from_request_errors(list(exc.errors())) from None
+                raise request_errors_problem(list(exc.errors())) from None
             except Problem as problem:
-                raise _as_edfi(problem) from None
+                raise as_edfi(problem) from None
 
         return edfi_handler
