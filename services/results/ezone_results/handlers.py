@@ -8,7 +8,8 @@ from .models import schools
 from .review.handlers import handlers as review_handlers
 
 consumers = [
-    # One group for both topics: its own results.posted and the plans service's schools, plans and policies.
-    ConsumerSpec(name="events", topics=(topics.PLANS, topics.RESULTS),
+    # The plans service's schools, plans and policies. Its own results.posted need no consumer: each queues its
+    # review in the transaction that stores the results (see review/handlers.py).
+    ConsumerSpec(name="events", topics=(topics.PLANS,),
                  handlers={**school_directory_handlers(schools), **review_handlers}),
 ]

@@ -83,11 +83,14 @@ class ReviewZone:
               "exit": exit, "subgroups": list(s.subgroups), "batch": uuid.uuid4()} for s in students],
         )
 
-    async def post(self, school: str, year: str, subject: str, batch_id: uuid.UUID | None = None,
-                   event_ids: list[uuid.UUID] | None = None) -> list[uuid.UUID]:
-        """`results.posted`, as the ingest API publishes it."""
-        return await publish(self.stack, results_posted(self.zone_id, school, year, subject, batch_id or uuid.uuid4()),
-                             event_ids=event_ids)
+    async def post(self, school: str, year: str, subject: str, *batch_ids: uuid.UUID) -> None:
+        """`results.posted` of each batch (one if none is named), emitted in one unit of work as the ingest API
+        emits them with the rows it stored."""
+        kit = self.stack.kits["results"]
+        async with kit.unit_of_work() as uow:
+            uow.emit(*(results_posted(self.zone_id, school, year, subject, batch_id)
+                       for batch_id in batch_ids or (uuid.uuid4(),)))
+            await uow.commit()
 
     async def change_policy(self, **changes: object) -> None:
         """Adopt the next policy version through the plans API, as the zone's admin."""
@@ -115,7 +118,7 @@ class ReviewZone:
     async def review_of(self, school: str, year: str, subject: str, version: int = 1,
                         batch_id: uuid.UUID | None = None) -> dict:
         """Post the results and wait for the review."""
-        await self.post(school, year, subject, batch_id)
+        await self.post(school, year, subject, *([batch_id] if batch_id else []))
         return await self.wait_for_review(school, year, subject, version)
 
 

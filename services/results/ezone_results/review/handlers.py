@@ -1,23 +1,20 @@
-"""Events that ask for a review: new results, a newly approved plan, a new zone policy.
+"""Events that ask for a review: a newly approved plan, a new zone policy.
 
 Each handler only records what it learned and queues review requests (coalesced per school, year and
-subject); the review worker does the reviewing, woken when the handler's transaction commits.
+subject); the review worker does the reviewing, woken when the handler's transaction commits. New results
+queue their own requests: the outbox row of each `results.posted` does, by a trigger, in the transaction that
+stores the results (migration 0006), so a review never waits for this service's own event to come back from
+the broker.
 """
 
 from __future__ import annotations
 
 from ezone_kit.consumer import HandlerContext
-from ezone_schemas import PlanApproved, ResultsPosted, ZonePolicyChanged
+from ezone_schemas import PlanApproved, ZonePolicyChanged
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ..models import ApprovedPlan, ZonePolicyRecord
 from . import queries
-
-
-async def on_results_posted(ctx: HandlerContext) -> None:
-    event: ResultsPosted = ctx.event
-    await queries.enqueue(ctx.session, event.zone_id, [(event.school_id, event.school_year, event.subject.value)],
-                          "results", batch_id=event.batch_id)
 
 
 async def on_plan_approved(ctx: HandlerContext) -> None:
@@ -50,4 +47,4 @@ async def on_zone_policy_changed(ctx: HandlerContext) -> None:
     await queries.enqueue_zone(ctx.session, event.zone_id, "policy")
 
 
-handlers = {ResultsPosted: on_results_posted, PlanApproved: on_plan_approved, ZonePolicyChanged: on_zone_policy_changed}
+handlers = {PlanApproved: on_plan_approved, ZonePolicyChanged: on_zone_policy_changed}

@@ -7,7 +7,6 @@ inside PostgreSQL, never looped over in Python.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,18 +48,17 @@ DO UPDATE SET batch_ids = review_requests.batch_ids || excluded.batch_ids
 """
 
 
-async def enqueue(session: AsyncSession, zone_id: str, keys: Sequence[Key], reason: str,
-                  batch_id: uuid.UUID | None = None) -> None:
-    """Ask for a review of each key; requests for a key already waiting merge into its row (a burst is one review)."""
+async def enqueue(session: AsyncSession, zone_id: str, keys: Sequence[Key], reason: str) -> None:
+    """Ask for a review of each key; requests for a key already waiting merge into its row (a burst is one review).
+    (New results queue theirs by the outbox trigger of migration 0006, with their batch ids.)"""
     if not keys:
         return
     await session.execute(
         text(f"""WITH {_KEYS_CTE}
-            INSERT INTO results.review_requests (school_id, school_year, subject, zone_id, batch_ids, reason)
-            SELECT school_id, school_year, subject, :zone_id, CAST(:batch_ids AS jsonb), :reason FROM keys
+            INSERT INTO results.review_requests (school_id, school_year, subject, zone_id, reason)
+            SELECT school_id, school_year, subject, :zone_id, :reason FROM keys
             {_ENQUEUE_ON_CONFLICT}"""),
-        {**_columns(keys), "zone_id": zone_id, "reason": reason,
-         "batch_ids": json.dumps([] if batch_id is None else [str(batch_id)])},
+        {**_columns(keys), "zone_id": zone_id, "reason": reason},
     )
     await notify_worker(session)
 
