@@ -27,7 +27,8 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import ConsumerRecord
 from ezone_schemas import Event
 from ezone_schemas.topics import dead_letter_topic
-from sqlalchemy import select
+from sqlalchemy import any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -123,6 +124,9 @@ class ConsumerWorker:
         self._sessions = sessions
         self._outbox = outbox
         self._inbox = outbox.table.metadata.tables[f"{outbox.table.schema}.inbox"]
+        # An array parameter, not an expanding IN: one statement text whatever the batch size.
+        self._seen = select(self._inbox.c.event_id).where(
+            self._inbox.c.consumer == self.group, self._inbox.c.event_id == any_(bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))))
         self._publisher = publisher
         self._settings = settings
         self._consumer: AIOKafkaConsumer | None = None
@@ -248,9 +252,7 @@ class ConsumerWorker:
     async def _fresh(self, session: AsyncSession, pending: list[tuple[ConsumerRecord, Envelope, Handler]]
                      ) -> list[tuple[ConsumerRecord, Envelope, Handler]]:
         """The events not in the inbox yet, each once."""
-        seen = set((await session.execute(select(self._inbox.c.event_id).where(
-            self._inbox.c.consumer == self.group, self._inbox.c.event_id.in_([envelope.id for _, envelope, _ in pending])
-        ))).scalars())
+        seen = set((await session.execute(self._seen, {"ids": [envelope.id for _, envelope, _ in pending]})).scalars())
         fresh = []
         for item in pending:
             if item[1].id in seen:

@@ -46,6 +46,24 @@ class OutboxRelay:
         self._metrics = metrics
         self.published = 0
         self.depth = 0
+        # Built once: a statement's text is the same every time.
+        self._claim = text(
+            f"""WITH claimed AS MATERIALIZED (
+                SELECT id, seq, topic, key, ce_type, ce_source, ce_time, payload::text AS payload,
+                       traceparent, tracestate
+                FROM {schema}.outbox WHERE sent_at IS NULL ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED
+            ), held_elsewhere AS (
+                -- An unsent row older than our first of a key is not ours: another relay holds it.
+                SELECT k.key FROM (SELECT key, min(seq) AS first_seq FROM claimed GROUP BY key) k
+                WHERE EXISTS (SELECT FROM {schema}.outbox o
+                              WHERE o.sent_at IS NULL AND o.key = k.key AND o.seq < k.first_seq)
+            )
+            SELECT c.*, c.key IN (SELECT key FROM held_elsewhere) AS held_elsewhere
+            FROM claimed c ORDER BY c.seq"""
+        )
+        self._mark_failed = text(f"UPDATE {schema}.outbox SET attempts = attempts + 1, last_error = :error WHERE id = ANY(:ids)")
+        self._mark_sent = text(
+            f"UPDATE {schema}.outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY(:ids)")
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
@@ -107,28 +125,9 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Claim, publish and mark one batch; return how many rows were published."""
-        schema = self._schema
         async with self._engine.connect() as conn:
             async with conn.begin():
-                rows = (
-                    await conn.execute(
-                        text(
-                            f"""WITH claimed AS MATERIALIZED (
-                                SELECT id, seq, topic, key, ce_type, ce_source, ce_time, payload::text AS payload,
-                                       traceparent, tracestate
-                                FROM {schema}.outbox WHERE sent_at IS NULL ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED
-                            ), held_elsewhere AS (
-                                -- An unsent row older than our first of a key is not ours: another relay holds it.
-                                SELECT k.key FROM (SELECT key, min(seq) AS first_seq FROM claimed GROUP BY key) k
-                                WHERE EXISTS (SELECT FROM {schema}.outbox o
-                                              WHERE o.sent_at IS NULL AND o.key = k.key AND o.seq < k.first_seq)
-                            )
-                            SELECT c.*, c.key IN (SELECT key FROM held_elsewhere) AS held_elsewhere
-                            FROM claimed c ORDER BY c.seq"""
-                        ),
-                        {"limit": self._settings.ezone_relay_batch_size},
-                    )
-                ).all()
+                rows = (await conn.execute(self._claim, {"limit": self._settings.ezone_relay_batch_size})).all()
                 if not rows:
                     self._held_elsewhere = False
                     return 0
@@ -156,17 +155,11 @@ class OutboxRelay:
                     await self._publisher.publish(records)
                 except Exception as exc:
                     # Recorded in the claiming transaction: the rows stay unsent and their locks go with the commit.
-                    await conn.execute(
-                        text(f"UPDATE {schema}.outbox SET attempts = attempts + 1, last_error = :error WHERE id = ANY(:ids)"),
-                        {"ids": ids, "error": f"{type(exc).__name__}: {exc}"[:2000]},
-                    )
+                    await conn.execute(self._mark_failed, {"ids": ids, "error": f"{type(exc).__name__}: {exc}"[:2000]})
                     failure = exc
                 else:
                     failure = None
-                    await conn.execute(
-                        text(f"UPDATE {schema}.outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY(:ids)"),
-                        {"ids": ids},
-                    )
+                    await conn.execute(self._mark_sent, {"ids": ids})
         if failure is not None:
             raise failure
         self.published += len(records)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from ezone_kit.consumer import ConsumerSpec, HandlerContext
 from ezone_kit.directory import school_directory_handlers
@@ -62,13 +63,21 @@ async def on_review_completed(ctx: HandlerContext) -> None:
         "flags": [flag.model_dump(mode="json") for flag in review.flags],
         "completed_at": review.completed_at,
     }
-    statement = pg_insert(ReviewFact).values(values)
-    # Only a newer version replaces the one held: redelivery or reordering cannot roll it back.
-    await ctx.session.execute(statement.on_conflict_do_update(
-        index_elements=[ReviewFact.school_id, ReviewFact.school_year, ReviewFact.subject],
-        set_={k: statement.excluded[k] for k in values if k not in ("school_id", "school_year", "subject")},
-        where=ReviewFact.review_version < statement.excluded.review_version,
-    ))
+    await ctx.session.execute(_UPSERT_REVIEW_FACT, values)
+
+
+def _newer_version_wins(table: Any, key: tuple[str, ...], version: str) -> Any:
+    """An upsert on `key` that only a newer `version` changes: redelivery or reordering cannot roll a row back.
+    Built once per table: `excluded` makes a new alias of the table, with every column, each time it is asked for."""
+    statement = pg_insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[column] for column in key],
+        set_={column.name: statement.excluded[column.name] for column in table.c if column.name not in key},
+        where=table.c[version] < statement.excluded[version],
+    )
+
+
+_UPSERT_REVIEW_FACT = _newer_version_wins(ReviewFact.__table__, ("school_id", "school_year", "subject"), "review_version")
 
 
 async def on_tier_changed(ctx: HandlerContext) -> None:

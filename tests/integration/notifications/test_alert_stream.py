@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 from ezone_notifications.session import BOARD_COOKIE
+from sqlalchemy import text
 
 from tests.events import publish_as
 from tests.stack import served
@@ -34,6 +35,17 @@ async def next_event(lines: AsyncIterator[str], timeout_s: float = 15.0) -> dict
     return await asyncio.wait_for(read(), timeout_s)
 
 
+async def subscribed(lines: AsyncIterator[str], timeout_s: float = 15.0) -> None:
+    """Read up to the stream's `: connected` comment, sent once it listens for its member's alerts."""
+    async def read() -> None:
+        async for line in lines:
+            if line.startswith(": connected"):
+                return
+        raise AssertionError("the stream ended before it was connected")
+
+    await asyncio.wait_for(read(), timeout_s)
+
+
 async def test_new_alert_is_pushed_to_an_open_stream_and_read_state_follows(zone_stack, zone_id):
     zone = await seed_zone(zone_stack, zone_id)
     member = zone.board[0]
@@ -49,10 +61,32 @@ async def test_new_alert_is_pushed_to_an_open_stream_and_read_state_follows(zone
             alert = json.loads(pushed["data"])
             assert alert["source_event_id"] == str(event_id) and alert["recipient"] == member
             assert pushed["id"] == str(alert["seq"])
+            # Pushed from the NOTIFY payload: the same alert the inbox API answers, field for field.
+            listed = await client.get(f"/zones/{zone_id}/alerts/{alert['id']}", headers=member_auth(zone_stack, zone_id, member))
+            assert alert == listed.json()
 
             await client.post(f"/zones/{zone_id}/alerts/{alert['id']}/read", headers=member_auth(zone_stack, zone_id, member))
             updated = await next_event(lines)
             assert updated["event"] == "alert-updated" and json.loads(updated["data"])["read_at"] is not None
+
+
+async def test_an_alert_too_long_for_a_notify_is_read_back_and_pushed(zone_stack, zone_id):
+    zone = await seed_zone(zone_stack, zone_id)
+    member = zone.board[0]
+    body = "Participation fell in every grade. " * 300  # ~10,000 bytes: more than a NOTIFY payload holds
+    async with served(zone_stack, "notifications") as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        async with client.stream("GET", f"/zones/{zone_id}/alerts/stream",
+                                 headers=member_auth(zone_stack, zone_id, member)) as response:
+            lines = response.aiter_lines()
+            await subscribed(lines)  # the insert below commits after the stream listens, or its NOTIFY is missed
+            async with zone_stack.kits["notifications"].engine.begin() as connection:
+                await connection.execute(text("""
+                INSERT INTO notifications.alerts (id, zone_id, recipient, audience, severity, rule_names, title, body,
+                                                  source_event_id, source_type)
+                VALUES (gen_random_uuid(), :zone, :member, 'board', 'critical', '[]', 'Long', :body,
+                        gen_random_uuid(), 'review.completed')"""), {"zone": zone_id, "member": member, "body": body})
+            pushed = json.loads((await next_event(lines))["data"])
+            assert pushed["title"] == "Long" and pushed["body"] == body
 
 
 async def test_a_reconnecting_page_first_receives_what_it_missed(zone_stack, zone_id):

@@ -64,15 +64,17 @@ async def _events(request: Request, kit: Any, zone_id: str, recipient: str, last
                 continue
             if message is None:
                 return  # the listener was lost: the browser reconnects and catches up
-            alert_id, op = message
-            async with kit.sessions() as session:
-                alert = await inbox.get(session, zone_id, recipient, uuid.UUID(alert_id))
-            if alert is None:
-                continue
-            if op == "insert" and alert.seq > sent_up_to:
+            if message.alert is not None:
+                alert = AlertOut.model_validate(message.alert)
+            else:
+                async with kit.sessions() as session:
+                    alert = await inbox.get(session, zone_id, recipient, uuid.UUID(message.alert_id))
+                if alert is None:
+                    continue
+            if message.op == "insert" and alert.seq > sent_up_to:
                 sent_up_to = alert.seq
                 yield ServerSentEvent(alert.model_dump_json(), event="alert", id=str(alert.seq))
-            elif op == "update":
+            elif message.op == "update":
                 yield ServerSentEvent(alert.model_dump_json(), event="alert-updated")
 
 

@@ -17,20 +17,21 @@ from typing import Any
 from ezone_kit.consumer import HandlerContext
 from ezone_kit.telemetry import current_trace_id, trace_id_of
 from ezone_schemas import AlertRaised, Event
-from sqlalchemy import select, update
+import orjson
+from sqlalchemy import Date, bindparam, text, update
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..config import Settings
 from ..deliveries.planning import cancel_deliveries, plan_deliveries
-from ..models import alerts, schools
-from ..recipients.service import audience_members
-from ..rules.engine import event_name, matches, most_severe
-from ..rules.service import rule_from_row, zone_rules
+from ..models import alerts
+from ..rules.engine import Rule, event_name, matches, most_severe
 from .composer import Composition, compose
 from .records import RaisedAlert
 
 _ALERT_NAMESPACE = uuid.UUID("0b9a7f0e-5d43-4b8e-9a52-7c1d2e3f4a5b")
+_INSERT_ALERTS = pg_insert(alerts).on_conflict_do_nothing(index_elements=[alerts.c.id]).returning(alerts.c.id)
 
 
 def alert_id(source_event_id: uuid.UUID, recipient: str) -> uuid.UUID:
@@ -60,11 +61,52 @@ def addressees(matched: list[Any], members: dict[str, list[str]]) -> list[Addres
     return result
 
 
-async def _school_name(session: AsyncSession, school_id: uuid.UUID | None) -> str:
-    if school_id is None:
-        return "The zone"
-    name = (await session.execute(select(schools.c.name).where(schools.c.id == school_id))).scalar()
-    return name or f"School {school_id}"
+_CONTEXT = text("""
+    SELECT
+        (SELECT name FROM notifications.schools WHERE id = :school_id) AS school_name,
+        (SELECT coalesce(json_agg(r ORDER BY r.name), '[]') FROM (
+            SELECT name, description, event_type, conditions, severity, audiences, enabled
+            FROM notifications.alert_rules WHERE zone_id = :zone_id AND event_type = :event_type) r) AS rules,
+        array(SELECT subject FROM notifications.board_members
+              WHERE zone_id = :zone_id AND active_from <= :today AND (active_to IS NULL OR active_to >= :today)
+              ORDER BY seat) AS board,
+        array(SELECT subject FROM notifications.school_team_members
+              WHERE zone_id = :zone_id AND school_id = :school_id ORDER BY subject) AS school_team
+""").bindparams(bindparam("school_id", type_=UUID(as_uuid=True)), bindparam("today", type_=Date))
+
+
+@dataclass(frozen=True)
+class _Context:
+    school_name: str
+    rules: list[Rule]  # the zone's rules for the event's type
+    members: dict[str, list[str]]  # token subjects per audience: the seated board, the school's current team
+
+
+async def _context(session: AsyncSession, zone_id: str, school_id: uuid.UUID | None, event_type: str) -> _Context:
+    """What raising an event's alerts reads, in one statement."""
+    row = (await session.execute(_CONTEXT, {"zone_id": zone_id, "school_id": school_id, "event_type": event_type,
+                                            "today": date.today()})).one()
+    school_name = "The zone" if school_id is None else row.school_name or f"School {school_id}"
+    rules = orjson.loads(row.rules) if isinstance(row.rules, str) else row.rules
+    members = {"board": list(row.board)}
+    if school_id is not None:
+        members["school_team"] = list(row.school_team)
+    return _Context(school_name, [Rule.model_validate(rule) for rule in rules], members)
+
+
+_SETTLE_THREAD = text("""
+    WITH newer AS (
+        SELECT source_event_id FROM notifications.alerts
+        WHERE zone_id = :zone_id AND thread = :thread AND thread_position > :position
+        ORDER BY thread_position DESC LIMIT 1
+    ), settled AS (
+        UPDATE notifications.alerts SET superseded_at = :now, superseded_by_event = :event_id
+        WHERE zone_id = :zone_id AND thread = :thread AND thread_position < :position
+          AND read_at IS NULL AND superseded_at IS NULL AND NOT EXISTS (SELECT FROM newer)
+        RETURNING id
+    )
+    SELECT (SELECT source_event_id FROM newer), array(SELECT id FROM settled)
+""")
 
 
 async def _supersede(session: AsyncSession, zone_id: str, source_event_id: uuid.UUID, composition: Composition) -> tuple[list[uuid.UUID], uuid.UUID | None]:
@@ -73,20 +115,11 @@ async def _supersede(session: AsyncSession, zone_id: str, source_event_id: uuid.
     newer_event = None
     now = datetime.now(UTC)
     if composition.thread is not None:
-        newer_event = (await session.execute(
-            select(alerts.c.source_event_id).where(
-                alerts.c.zone_id == zone_id, alerts.c.thread == composition.thread,
-                alerts.c.thread_position > composition.thread_position,
-            ).order_by(alerts.c.thread_position.desc()).limit(1)
-        )).scalar()
-        if newer_event is None:
-            superseded += (await session.execute(
-                update(alerts).where(
-                    alerts.c.zone_id == zone_id, alerts.c.thread == composition.thread,
-                    alerts.c.thread_position < composition.thread_position,
-                    alerts.c.read_at.is_(None), alerts.c.superseded_at.is_(None),
-                ).values(superseded_at=now, superseded_by_event=source_event_id).returning(alerts.c.id)
-            )).scalars().all()
+        # One statement: the alert of a newer event in the thread, or else the older unread ones settled.
+        newer_event, settled = (await session.execute(_SETTLE_THREAD, {
+            "zone_id": zone_id, "thread": composition.thread, "position": composition.thread_position, "now": now,
+            "event_id": source_event_id})).one()
+        superseded += settled
     if composition.settles:
         superseded += (await session.execute(
             update(alerts).where(
@@ -106,16 +139,17 @@ async def raise_alerts(ctx: HandlerContext) -> list[RaisedAlert]:
     school_id: uuid.UUID | None = getattr(event, "school_id", None)
     kind = event_name(type(event))
 
-    composition = compose(event, await _school_name(session, school_id), settings)
+    context = await _context(session, zone_id, school_id, kind)
+    composition = compose(event, context.school_name, settings)
     superseded, newer_event = await _supersede(session, zone_id, source_event_id, composition)
     if superseded:
         await cancel_deliveries(session, superseded)
 
     data = event.model_dump(mode="json")
-    matched = [rule for rule in map(rule_from_row, await zone_rules(session, zone_id, kind)) if matches(rule, kind, data)]
+    matched = [rule for rule in context.rules if matches(rule, kind, data)]
     if not matched:
         return []
-    members = await audience_members(session, zone_id, school_id, {a for r in matched for a in r.audiences}, date.today())
+    members = context.members
     now = datetime.now(UTC)
     trace_id = current_trace_id() or trace_id_of(ctx.envelope.traceparent)
     rows = [
@@ -131,9 +165,8 @@ async def raise_alerts(ctx: HandlerContext) -> list[RaisedAlert]:
     ]
     if not rows:
         return []
-    inserted = set((await session.execute(
-        pg_insert(alerts).values(rows).on_conflict_do_nothing(index_elements=[alerts.c.id]).returning(alerts.c.id)
-    )).scalars())
+    # Rows as parameters, not as .values(rows): the statement is compiled once per process, not once per event.
+    inserted = set((await session.execute(_INSERT_ALERTS, rows)).scalars())
     raised = [
         RaisedAlert(
             id=row["id"], zone_id=zone_id, recipient=row["recipient"], audience=row["audience"], severity=row["severity"],

@@ -1,7 +1,7 @@
 """Live alerts for open pages: one LISTEN connection per process fans NOTIFYs out to the streams open in it.
 
-The `alerts` table's trigger NOTIFYs at commit with the alert's id, zone and recipient; each open stream has
-a queue and receives only its own member's ids. The listener connects when the first stream opens and closes
+The `alerts` table's trigger NOTIFYs at commit with the alert's id, zone and recipient, and the alert itself when it
+fits in a NOTIFY; each open stream has a queue and receives only its own member's notices. The listener connects when the first stream opens and closes
 with the last, so a process that serves no page holds no extra connection.
 """
 
@@ -9,28 +9,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
+import orjson
 from ezone_kit.db import asyncpg_dsn
 
 _log = logging.getLogger("ezone.notifications.stream")
 CHANNEL = "ezone_notifications_alerts"
 
 
+@dataclass(frozen=True)
+class AlertNotice:
+    alert_id: str
+    op: str  # insert | update
+    alert: dict[str, Any] | None  # the alert as committed (the inbox API's fields); None: too long for a NOTIFY
+
+
 class AlertHub:
     def __init__(self, database_url: str) -> None:
         self._dsn = asyncpg_dsn(database_url)
-        self._subscribers: dict[tuple[str, str], set[asyncio.Queue[tuple[str, str] | None]]] = {}
+        self._subscribers: dict[tuple[str, str], set[asyncio.Queue[AlertNotice | None]]] = {}
         self._connection: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
 
     def _on_notify(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
-        message = json.loads(payload)
-        for queue in self._subscribers.get((message["zone"], message["recipient"]), ()):
-            queue.put_nowait((message["id"], message["op"]))
+        message = orjson.loads(payload)
+        queues = self._subscribers.get((message["zone"], message["recipient"]))
+        if queues:
+            notice = AlertNotice(message["id"], message["op"], message.get("alert"))
+            for queue in queues:
+                queue.put_nowait(notice)
 
     def _on_lost(self, _connection: object) -> None:
         # Wake every stream so it ends; the browser's EventSource reconnects and catches up by Last-Event-ID.
@@ -40,8 +52,8 @@ class AlertHub:
         self._connection = None
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, zone_id: str, recipient: str) -> AsyncIterator[asyncio.Queue[tuple[str, str] | None]]:
-        queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
+    async def subscribe(self, zone_id: str, recipient: str) -> AsyncIterator[asyncio.Queue[AlertNotice | None]]:
+        queue: asyncio.Queue[AlertNotice | None] = asyncio.Queue()
         async with self._lock:
             if self._connection is None or self._connection.is_closed():
                 self._connection = await asyncpg.connect(self._dsn)

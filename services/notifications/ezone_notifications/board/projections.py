@@ -7,6 +7,7 @@ nothing, and one replayed out of order (e.g. from a dead-letter topic) leaves th
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from ezone_kit.consumer import HandlerContext
 from ezone_schemas import PlanApproved, PlanReturned, PlanSubmitted, PlanVoteCast, ReviewCompleted
@@ -33,12 +34,22 @@ async def record_review(ctx: HandlerContext) -> None:
         "flags": [flag.model_dump(mode="json", include={"kind", "subgroup", "summary"}) for flag in review.flags],
         "completed_at": review.completed_at,
     }
-    statement = pg_insert(school_reviews).values(values)
-    await ctx.session.execute(statement.on_conflict_do_update(
+    await ctx.session.execute(_UPSERT_REVIEW, values)
+
+
+def _upsert_review() -> Any:
+    # Built once: `excluded` makes a new alias of the table, with every column, each time it is asked for.
+    statement = pg_insert(school_reviews)
+    return statement.on_conflict_do_update(
         index_elements=[school_reviews.c.school_id, school_reviews.c.school_year, school_reviews.c.subject],
-        set_={key: statement.excluded[key] for key in values if key not in ("school_id", "school_year", "subject")},
+        set_={key: statement.excluded[key] for key in _REVIEW_COLUMNS if key not in ("school_id", "school_year", "subject")},
         where=school_reviews.c.version < statement.excluded.version,
-    ))
+    )
+
+
+_REVIEW_COLUMNS = ("school_id", "school_year", "subject", "zone_id", "review_id", "version", "status", "proficiency_rate",
+                   "participation_rate", "flags", "completed_at")
+_UPSERT_REVIEW = _upsert_review()
 
 
 async def record_plan_submitted(ctx: HandlerContext) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime
+from typing import Any
 
 from ezone_kit.auth import Principal
 from ezone_kit.consumer import HandlerContext
@@ -22,6 +23,21 @@ _audit = AuditLog(Base.metadata)
 REVIEW_ENGINE = Principal(subject="system:review-engine", role="admin", zone="*", schools=frozenset())
 
 
+def _upsert_review_record() -> Any:
+    # Built once: `excluded` makes a new alias of the table, with every column, each time it is asked for.
+    table = ReviewRecord.__table__
+    statement = pg_insert(table)
+    # Only a newer version of a review replaces the one held: redelivery or reordering cannot roll it back.
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.school_id, table.c.school_year, table.c.subject],
+        set_={k: statement.excluded[k] for k in ("review_id", "review_version", "status", "completed_at")},
+        where=table.c.review_version < statement.excluded.review_version,
+    )
+
+
+_UPSERT_REVIEW_RECORD = _upsert_review_record()
+
+
 async def on_review_completed(ctx: HandlerContext) -> None:
     review: ReviewCompleted = ctx.event
     session = ctx.session
@@ -34,15 +50,7 @@ async def on_review_completed(ctx: HandlerContext) -> None:
         "review_id": review.review_id, "review_version": review.version, "status": review.status.value,
         "completed_at": review.completed_at,
     }
-    statement = pg_insert(ReviewRecord).values(values)
-    # Only a newer version of a review replaces the one held: redelivery or reordering cannot roll it back.
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[ReviewRecord.school_id, ReviewRecord.school_year, ReviewRecord.subject],
-            set_={k: statement.excluded[k] for k in ("review_id", "review_version", "status", "completed_at")},
-            where=ReviewRecord.review_version < statement.excluded.review_version,
-        )
-    )
+    await session.execute(_UPSERT_REVIEW_RECORD, values)
     history: dict[str, dict[str, str]] = defaultdict(dict)
     for record in (await session.execute(select(ReviewRecord).where(ReviewRecord.school_id == school.id))).scalars():
         history[record.school_year][record.subject] = record.status

@@ -288,19 +288,23 @@ async def aggregates(session: AsyncSession, codes: Iterable[str], years: Iterabl
 async def store_computed_aggregates(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """A zone school's own figures replace the state's row for it (one row per school code), so the percentile
     and gain comparisons count it once, with the newest numbers."""
-    if not rows:
-        return
+    if rows:
+        await session.execute(_UPSERT_COMPUTED_AGGREGATES, rows)
+
+
+def _upsert_computed_aggregates() -> Any:
+    # Built once: `excluded` makes a new alias of the table, with every column, each time it is asked for.
     table = SchoolAggregate.__table__
     statement = pg_insert(table)
     updated = ("school_name", "n_tested", "proficiency_rate", "average_scaled_score", "median_growth_percentile",
                "participation_rate", "source", "batch_id")
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c.school_code, table.c.school_year, table.c.subject, table.c.subgroup],
-            set_={name: statement.excluded[name] for name in updated} | {"updated_at": func.now()},
-        ),
-        rows,
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.school_code, table.c.school_year, table.c.subject, table.c.subgroup],
+        set_={name: statement.excluded[name] for name in updated} | {"updated_at": func.now()},
     )
+
+
+_UPSERT_COMPUTED_AGGREGATES = _upsert_computed_aggregates()
 
 
 PercentileKey = tuple[str, str, str, str]  # school code, school year, subject, subgroup
