@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import orjson
 import psutil
-from ezone_schemas import ResultsPosted
 from rich.progress import Progress
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -130,17 +129,14 @@ class CpuMeter:
         return sum(used - self._start.get(pid, 0.0) for pid, used in self._reading().items())
 
 
-# Nothing left behind a round: every event relayed, every results.posted consumed, every review done. (By id: the
-# consumer may also have read other benchmarks' events on the shared broker, which count for nothing here.)
-_PIPELINE_BUSY = text(f"""
+# Nothing left behind a round: every event relayed, every review requested (with the results, by trigger) done.
+_PIPELINE_BUSY = text("""
     SELECT (SELECT count(*) FROM results.outbox WHERE sent_at IS NULL)
-         + (SELECT count(*) FROM results.review_requests)
-         + (SELECT count(*) FROM results.outbox o WHERE o.ce_type = '{ResultsPosted.ce_type}'
-            AND NOT EXISTS (SELECT FROM results.inbox i WHERE i.event_id = o.id))""")
+         + (SELECT count(*) FROM results.review_requests)""")
 
 
 async def wait_until_idle(engine: AsyncEngine, timeout_s: float = 600) -> float:
-    """Seconds until the service has relayed, consumed and reviewed everything (seen twice in a row)."""
+    """Seconds until the service has relayed and reviewed everything (seen twice in a row)."""
     started = time.perf_counter()
     idle_polls = 0
     while idle_polls < 2:
@@ -188,7 +184,7 @@ async def run(env: BenchEnvironment, progress: Progress) -> list[BenchResult]:
     engine = create_async_engine(database_url)
     figures: list[Figure] = []
     notes = [f"concurrency {CONCURRENCY}, one studentAssessment per request, {count:,} records per round, admin token",
-             "service runs its relay, consumers and review worker (results.posted -> review requests -> reviews) "
+             "service runs its relay, consumers and review worker (each write queues its review request by trigger -> reviews) "
              "during the rounds, as deployed (with 2 uvicorn workers, each worker runs them)",
              "asgi: client httpx.ASGITransport in the bench process with the app; uvicorn: the service in its own "
              f"process(es), the client a minimal HTTP/1.1 keep-alive client ({CONCURRENCY} connections) in the bench process",
@@ -228,7 +224,7 @@ async def run(env: BenchEnvironment, progress: Progress) -> list[BenchResult]:
             if ok != count:
                 notes.append(f"{mode} {round_name}: only {ok:,} of {count:,} answered {expect}")
             # The next round (or configuration) starts on an idle service, not during this one's reviews.
-            notes.append(f"{mode} {round_name}: events relayed, consumed and reviewed {await wait_until_idle(engine):.1f} s "
+            notes.append(f"{mode} {round_name}: events relayed and reviewed {await wait_until_idle(engine):.1f} s "
                          f"after the round")
 
     zones = {"asgi": "bench-edfi-asgi", "uvicorn": "bench-edfi-uvicorn", "uvicorn_2_workers": "bench-edfi-uvicorn-2"}

@@ -1,12 +1,14 @@
 """results_ingest: bulk JSON ingest of student results (`POST /zones/{zone}/results`: rows checked column by column,
 then one natural-key upsert reading them as a JSON document) against a raw `COPY` of the same rows into the same
-table in the same run, and the naive path (row-by-row ORM inserts, one flush per row) on a smaller sample.
+table in the same run, each one at a time and two at a time (two requests in flight; two COPY connections), and the
+naive path (row-by-row ORM inserts, one flush per row) on a smaller sample.
 
 Beside the rates (wall clock), the CPU time each path cost per row, in this process and in all of PostgreSQL's
 processes: on a shared machine, other work moves it much less than the rates."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 import uuid
@@ -32,6 +34,7 @@ STUDENTS_PER_SCHOOL = 500
 SUBJECTS = ("ELA", "MATH")  # MATH and ELA for every grade: 2 rows per student
 SCHOOL_YEAR = "2024-25"
 COPY_CHUNK = 50_000
+BODY_WINDOW = 20  # requests encoded ahead, off the clock (~35 MB of JSON at 5,000 rows a request)
 
 
 def sizes(quick: bool) -> dict[str, int]:
@@ -79,9 +82,8 @@ def chunks(iterable, size: int):
 
 
 def request_bodies(rows, size: int):
-    """(JSON body, rows in it) per request, encoded before the clock starts: the client's cost is not the service's.
-    No row object outlives its encoding: a client in its own process would not leave the service's garbage
-    collector its rows to walk."""
+    """(JSON body, rows in it) per request. No row object outlives its encoding: a client in its own process would
+    not leave the service's garbage collector its rows to walk."""
     iterator = iter(rows)
     while body := _request_body(iterator, size):
         yield body
@@ -90,6 +92,99 @@ def request_bodies(rows, size: int):
 def _request_body(rows, size: int) -> tuple[bytes, int] | None:
     chunk = list(itertools.islice(rows, size))
     return (orjson.dumps({"rows": chunk}), len(chunk)) if chunk else None
+
+
+@dataclass
+class Timed:
+    """Rows moved, seconds on the clock, and CPU seconds (this process, PostgreSQL) while the clock ran."""
+
+    rows: int = 0
+    seconds: float = 0.0
+    own_cpu: float = 0.0
+    postgres_cpu: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds
+
+    def cpu_us_per_row(self) -> tuple[float, float]:
+        return 1e6 * self.own_cpu / self.rows, 1e6 * self.postgres_cpu / self.rows
+
+    async def clock(self, data_dir: Path, work, rows: int) -> None:
+        """Time `work` (a coroutine): only it is on the clock, not what prepared its input."""
+        cpu_before, started = CpuTimes.now(data_dir), time.perf_counter()
+        await work
+        self.seconds += time.perf_counter() - started
+        own, postgres = CpuTimes.now(data_dir).since(cpu_before)
+        self.own_cpu, self.postgres_cpu = self.own_cpu + own, self.postgres_cpu + postgres
+        self.rows += rows
+
+
+async def raw_copy(env: BenchEnvironment, database_url: str, table: str, zone: str, schools: list[uuid.UUID],
+                   connections: int, progress: Progress) -> Timed:
+    """COPY every row into the empty table, `connections` COPYs at a time (one chunk each), rows validated
+    before the clock."""
+    import asyncpg
+    schema, name = table.split(".")
+    columns = ("zone_id", *ResultRow.model_fields, "batch_id")
+    copy_batch = uuid.uuid4()
+    timed = Timed()
+    total = len(schools) * STUDENTS_PER_SCHOOL * len(SUBJECTS)
+    bar = progress.add_task(f"raw COPY of {total:,} rows, {connections} at a time", total=total)
+    pool = [await asyncpg.connect(asyncpg_dsn(database_url)) for _ in range(connections)]
+    try:
+        for group in chunks(chunks(rows_of(schools), COPY_CHUNK), connections):
+            records = [[(zone, *(r.__dict__[c] for c in ResultRow.model_fields), copy_batch)
+                        for r in map(ResultRow.model_validate, chunk)] for chunk in group]
+            work = asyncio.gather(*(conn.copy_records_to_table(name, schema_name=schema, records=part, columns=columns)
+                                    for conn, part in zip(pool, records)))
+            await timed.clock(env.postgres.data_dir, work, sum(map(len, records)))
+            progress.advance(bar, sum(map(len, records)))
+    finally:
+        for conn in pool:
+            await conn.close()
+        progress.remove_task(bar)
+    return timed
+
+
+async def post_all(env: BenchEnvironment, client, zone: str, schools: list[uuid.UUID], request_rows: int, in_flight: int,
+                   progress: Progress) -> Timed:
+    """POST every row in `request_rows`-row requests, `in_flight` at a time: a client keeping that many requests
+    open, as bulk loaders do. Bodies are encoded before the clock, BODY_WINDOW at a time."""
+    headers = {**auth(env, zone), "Content-Type": "application/json"}
+    timed = Timed()
+    total = len(schools) * STUDENTS_PER_SCHOOL * len(SUBJECTS)
+    bar = progress.add_task(f"POST /results, {request_rows:,} rows a request, {in_flight} in flight", total=total)
+    slots = asyncio.Semaphore(in_flight)
+    inserted = 0
+
+    async def post(body: bytes, count: int) -> None:
+        nonlocal inserted
+        async with slots:
+            response = await client.post(f"/zones/{zone}/results", content=body, headers=headers)
+        assert response.status_code == 201, response.text[:500]
+        inserted += response.json()["inserted"]
+        progress.advance(bar, count)
+
+    try:
+        for window in chunks(request_bodies(rows_of(schools), request_rows), BODY_WINDOW):
+            work = asyncio.gather(*(post(body, count) for body, count in window))
+            await timed.clock(env.postgres.data_dir, work, sum(count for _, count in window))
+    finally:
+        progress.remove_task(bar)
+    assert inserted == total, (inserted, total)
+    return timed
+
+
+async def empty_table(engine, table: str) -> None:
+    """Truncated, vacuumed and checkpointed: each path starts from the same empty table, and none pays for the
+    checkpoint the write-ahead log of the ones before it would otherwise force (every path writes ~0.5 GB of it)."""
+    async with engine.begin() as c:
+        await c.execute(text(f"TRUNCATE {table}"))
+    async with engine.connect() as c:
+        autocommit = await c.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.execute(text(f"VACUUM ANALYZE {table}"))
+        await autocommit.execute(text("CHECKPOINT"))
 
 
 async def run(env: BenchEnvironment, progress: Progress) -> list[BenchResult]:
@@ -104,55 +199,24 @@ async def run(env: BenchEnvironment, progress: Progress) -> list[BenchResult]:
         total = size["schools"] * STUDENTS_PER_SCHOOL * len(SUBJECTS)
         table = StudentResult.__table__.fullname
 
-        # 1. Raw COPY of the same rows (validated beforehand, untimed) into the same, empty table.
-        import asyncpg
-        columns = ("zone_id", *ResultRow.model_fields, "batch_id")
-        copy_batch = uuid.uuid4()
-        copy_s = 0.0
-        bar = progress.add_task(f"raw COPY of {total:,} rows", total=total)
-        conn = await asyncpg.connect(asyncpg_dsn(database_url))
-        copy_cpu = (0.0, 0.0)
-        try:
-            for chunk in chunks(rows_of(schools), COPY_CHUNK):
-                records = [(zone, *(r.__dict__[c] for c in ResultRow.model_fields), copy_batch)
-                           for r in map(ResultRow.model_validate, chunk)]
-                cpu_before, started = CpuTimes.now(env.postgres.data_dir), time.perf_counter()
-                await conn.copy_records_to_table(table.split(".")[1], schema_name=table.split(".")[0], records=records,
-                                                 columns=columns)
-                copy_s += time.perf_counter() - started
-                copy_cpu = tuple(map(sum, zip(copy_cpu, CpuTimes.now(env.postgres.data_dir).since(cpu_before))))
-                progress.advance(bar, len(records))
-        finally:
-            await conn.close()
-            progress.remove_task(bar)
-        async with kit.engine.begin() as c:
-            copied = (await c.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
-            await c.execute(text(f"TRUNCATE {table}"))
-        async with kit.engine.connect() as c:
-            await (await c.execution_options(isolation_level="AUTOCOMMIT")).execute(text(f"VACUUM ANALYZE {table}"))
+        # 1. Raw COPY of the same rows into the same, empty table: one COPY at a time, then two.
+        copies = {}
+        for connections in (1, 2):
+            await empty_table(kit.engine, table)
+            copies[connections] = await raw_copy(env, database_url, table, zone, schools, connections, progress)
+            async with kit.engine.connect() as c:
+                copied = (await c.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+            assert copied == total, (copied, total)
 
-        # 2. The API: JSON batches of request_rows, the upsert on the natural key, into the same emptied table.
-        headers = {**auth(env, zone), "Content-Type": "application/json"}
-        api_s = 0.0
-        api_cpu = (0.0, 0.0)
-        wall_started = time.perf_counter()
-        inserted = 0
-        bar = progress.add_task(f"POST /results, {size['request_rows']:,} rows a request", total=total)
-        try:
-            for body, count in request_bodies(rows_of(schools), size["request_rows"]):
-                cpu_before, started = CpuTimes.now(env.postgres.data_dir), time.perf_counter()
-                response = await client.post(f"/zones/{zone}/results", content=body, headers=headers)
-                api_s += time.perf_counter() - started
-                api_cpu = tuple(map(sum, zip(api_cpu, CpuTimes.now(env.postgres.data_dir).since(cpu_before))))
-                assert response.status_code == 201, response.text[:500]
-                inserted += response.json()["inserted"]
-                progress.advance(bar, count)
-        finally:
-            progress.remove_task(bar)
-        api_wall_s = time.perf_counter() - wall_started
-        assert inserted == total, (inserted, total)
+        # 2. The API: JSON batches of request_rows, the upsert on the natural key, into the same emptied table; one
+        #    request at a time, then two.
+        posts = {}
+        for in_flight in (1, 2):
+            await empty_table(kit.engine, table)
+            posts[in_flight] = await post_all(env, client, zone, schools, size["request_rows"], in_flight, progress)
 
         # 3. Re-sending the first 10% unchanged: the upsert's "nothing changed" path.
+        headers = {**auth(env, zone), "Content-Type": "application/json"}
         resend = max(size["request_rows"], total // 10)
         resend_s = 0.0
         for body, count in request_bodies(itertools.islice(rows_of(schools), resend), size["request_rows"]):
@@ -175,34 +239,38 @@ async def run(env: BenchEnvironment, progress: Progress) -> list[BenchResult]:
                 await session.commit()
         orm_s = time.perf_counter() - started
 
-    copy_rate = copied / copy_s
-    api_rate = total / api_s
+    api, api_2, copy, copy_2 = posts[1], posts[2], copies[1], copies[2]
     notes += [
         f"load average 1m: {load_before} before, {load_average()} after",
         f"rows: {size['schools']:,} schools x {STUDENTS_PER_SCHOOL} students x {len(SUBJECTS)} subjects ({total:,}), "
         "generated by tests.results_data; ~2% not tested",
-        "raw COPY: asyncpg copy_records_to_table in 50,000-row COPYs, autocommit, rows validated before the clock; "
-        "the table was then truncated and vacuumed so the API path starts from the same empty table",
-        "API: in-process app via httpx.ASGITransport, one request at a time, request bodies encoded before the clock; "
-        "relay on, consumers and review worker off (no reviews compete); time = sum of request durations",
-        f"API wall time including client-side body building: {api_wall_s:.1f} s",
-        "CPU per row (user + system, while the timed calls ran): API {:.1f} µs in this process (the in-process service "
-        "and its client) + {:.1f} µs in PostgreSQL; raw COPY {:.1f} µs in this process + {:.1f} µs in PostgreSQL".format(
-            *(1e6 * seconds / total for seconds in api_cpu), *(1e6 * seconds / copied for seconds in copy_cpu)),
+        f"raw COPY: asyncpg copy_records_to_table in {COPY_CHUNK:,}-row COPYs on 1 connection, then 2 connections "
+        "(a COPY each at a time), autocommit, rows validated before the clock; the table was then truncated and "
+        "vacuumed so each path starts from the same empty table",
+        "API: in-process app via httpx.ASGITransport, one request at a time, then two in flight (a client keeping two "
+        f"requests open); request bodies encoded before the clock, {BODY_WINDOW} at a time; relay on, consumers and "
+        "review worker off (no reviews compete); time = the clock while requests ran",
+        "CPU per row (user + system, while the clock ran): API one at a time {:.1f} µs in this process (the in-process "
+        "service and its client) + {:.1f} µs in PostgreSQL; raw COPY one at a time {:.1f} µs in this process + {:.1f} µs "
+        "in PostgreSQL".format(*api.cpu_us_per_row(), *copy.cpu_us_per_row()),
         "ORM: session.add + flush per row, commit per 1,000, into the table already holding the API's rows",
     ]
     figures = [
-        Figure("api_rows_per_s", f"POST /results ({size['request_rows']:,}-row requests)", round(api_rate), "rows/s"),
-        Figure("copy_rows_per_s", "raw COPY, same table", round(copy_rate), "rows/s"),
-        Figure("api_vs_copy_pct", "API as % of raw COPY (target >= 40)", round(100 * api_rate / copy_rate, 1), "%"),
-        Figure("api_seconds", f"POST /results, {total:,} rows", round(api_s, 1), "s"),
-        Figure("copy_seconds", f"raw COPY, {copied:,} rows", round(copy_s, 1), "s"),
+        Figure("api_rows_per_s", f"POST /results ({size['request_rows']:,}-row requests), one at a time", round(api.rate), "rows/s"),
+        Figure("copy_rows_per_s", "raw COPY, same table, one at a time", round(copy.rate), "rows/s"),
+        Figure("api_vs_copy_pct", "API as % of raw COPY, one at a time each (target >= 40)", round(100 * api.rate / copy.rate, 1), "%"),
+        Figure("api_2_rows_per_s", "POST /results, two requests in flight", round(api_2.rate), "rows/s"),
+        Figure("copy_2_rows_per_s", "raw COPY, two connections", round(copy_2.rate), "rows/s"),
+        Figure("api_2_vs_copy_pct", "API two in flight as % of raw COPY one at a time", round(100 * api_2.rate / copy.rate, 1), "%"),
+        Figure("api_2_vs_copy_2_pct", "API two in flight as % of raw COPY on two connections", round(100 * api_2.rate / copy_2.rate, 1), "%"),
+        Figure("api_seconds", f"POST /results, {total:,} rows, one at a time", round(api.seconds, 1), "s"),
+        Figure("copy_seconds", f"raw COPY, {total:,} rows, one at a time", round(copy.seconds, 1), "s"),
         Figure("resend_rows_per_s", f"re-sent unchanged ({resend:,} rows)", round(resend / resend_s), "rows/s"),
         Figure("orm_rows_per_s", f"naive ORM, {len(orm_rows):,}-row sample (extrapolated)", round(len(orm_rows) / orm_s), "rows/s"),
         Figure("orm_extrapolated_s", f"naive ORM, {total:,} rows (extrapolated)", round(total / (len(orm_rows) / orm_s)), "s"),
-        Figure("api_cpu_us_per_row", "POST /results: CPU per row, service + PostgreSQL", round(1e6 * sum(api_cpu) / total, 1), "µs"),
-        Figure("copy_cpu_us_per_row", "raw COPY: CPU per row, bench + PostgreSQL", round(1e6 * sum(copy_cpu) / copied, 1), "µs"),
+        Figure("api_cpu_us_per_row", "POST /results: CPU per row, service + PostgreSQL", round(sum(api.cpu_us_per_row()), 1), "µs"),
+        Figure("copy_cpu_us_per_row", "raw COPY: CPU per row, bench + PostgreSQL", round(sum(copy.cpu_us_per_row()), 1), "µs"),
     ]
     parameters = {"rows": total, "request_rows": size["request_rows"], "orm_sample_rows": len(orm_rows),
-                  "schools": size["schools"], "copy_chunk": COPY_CHUNK}
+                  "schools": size["schools"], "copy_chunk": COPY_CHUNK, "body_window": BODY_WINDOW}
     return [BenchResult("results_ingest", figures, parameters, notes)]

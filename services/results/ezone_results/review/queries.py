@@ -100,18 +100,20 @@ class Request:
         return (self.school_id, self.school_year, self.subject)
 
 
-async def claim_requests(session: AsyncSession, limit: int) -> list[Request]:
-    """Take up to `limit` waiting requests, oldest first. Deleted in the caller's transaction: a crash puts them back;
-    SKIP LOCKED lets other workers take the rest meanwhile. A school's years are taken together where possible, so a
-    batch reads the previous year it compares with once."""
+async def claim_requests(session: AsyncSession, limit: int, not_before: Sequence[Key] = ()) -> list[Request]:
+    """Take up to `limit` waiting requests, oldest first, but none of the keys `not_before` (they wait). Deleted in the
+    caller's transaction: a crash puts them back; SKIP LOCKED lets other workers take the rest meanwhile. A school's
+    years are taken together where possible, so a batch reads the previous year it compares with once."""
     rows = await session.execute(
         text("""
             DELETE FROM results.review_requests r
             WHERE (r.school_id, r.school_year, r.subject) IN (
                 SELECT school_id, school_year, subject FROM results.review_requests
+                WHERE (school_id, school_year, subject) NOT IN (
+                    SELECT * FROM unnest(CAST(:school_ids AS uuid[]), CAST(:years AS text[]), CAST(:subjects AS text[])))
                 ORDER BY requested_at, school_id, subject, school_year LIMIT :limit FOR UPDATE SKIP LOCKED)
             RETURNING r.school_id, r.school_year, r.subject, r.zone_id, r.batch_ids"""),
-        {"limit": limit},
+        {"limit": limit, **_columns(not_before)},
     )
     return [Request(row.school_id, row.school_year, row.subject, row.zone_id, list(row.batch_ids)) for row in rows]
 
