@@ -63,19 +63,19 @@ async def test_results_posted_queues_its_review_only_if_its_transaction_commits(
     await zone.wait_for_review(school, year, "MATH")
 
 
-async def test_a_claim_leaves_the_requests_of_keys_still_cooling_queued(zone_stack, zone_id):
+async def test_a_claim_leaves_queued_the_keys_reviewed_within_the_interval_by_any_worker(zone_stack, zone_id):
     zone = await review_zone(zone_stack, zone_id)
     [school] = zone.schools
     _, year = fresh_years()
+    await zone.results(school, year, "MATH", MATH_TWELVE)
+    await zone.review_of(school, year, "MATH")  # MATH reviewed just now; ELA never
     kit = zone_stack.kits["results"]
     math, ela = (uuid.UUID(school), year, "MATH"), (uuid.UUID(school), year, "ELA")
     async with kit.sessions() as session:
         transaction = await session.begin()  # rolled back: the running worker never sees these requests
         await queries.enqueue(session, zone_id, [math, ela], "results")
-        claimed = await queries.claim_requests(session, 10, not_before=[math])
-        assert [request.key for request in claimed] == [ela]
-        waiting = await session.execute(text("SELECT subject FROM results.review_requests WHERE school_id = :s"), {"s": school})
-        assert list(waiting.scalars()) == ["MATH"]
+        assert [request.key for request in await queries.claim_requests(session, 10, min_interval_s=3600)] == [ela]
+        assert [request.key for request in await queries.claim_requests(session, 10, min_interval_s=0)] == [math]
         await transaction.rollback()
 
 

@@ -100,20 +100,23 @@ class Request:
         return (self.school_id, self.school_year, self.subject)
 
 
-async def claim_requests(session: AsyncSession, limit: int, not_before: Sequence[Key] = ()) -> list[Request]:
-    """Take up to `limit` waiting requests, oldest first, but none of the keys `not_before` (they wait). Deleted in the
-    caller's transaction: a crash puts them back; SKIP LOCKED lets other workers take the rest meanwhile. A school's
-    years are taken together where possible, so a batch reads the previous year it compares with once."""
+async def claim_requests(session: AsyncSession, limit: int, min_interval_s: float = 0.0) -> list[Request]:
+    """Take up to `limit` waiting requests, oldest first, but none of a key whose latest review began less than
+    `min_interval_s` ago, by any worker (they wait). Deleted in the caller's transaction: a crash puts them back;
+    SKIP LOCKED lets other workers take the rest meanwhile. A school's years are taken together where possible, so
+    a batch reads the previous year it compares with once."""
     rows = await session.execute(
         text("""
             DELETE FROM results.review_requests r
             WHERE (r.school_id, r.school_year, r.subject) IN (
-                SELECT school_id, school_year, subject FROM results.review_requests
-                WHERE (school_id, school_year, subject) NOT IN (
-                    SELECT * FROM unnest(CAST(:school_ids AS uuid[]), CAST(:years AS text[]), CAST(:subjects AS text[])))
-                ORDER BY requested_at, school_id, subject, school_year LIMIT :limit FOR UPDATE SKIP LOCKED)
+                SELECT q.school_id, q.school_year, q.subject FROM results.review_requests q
+                WHERE :min_interval_s = 0 OR coalesce((
+                    SELECT v.created_at FROM results.reviews v
+                    WHERE v.school_id = q.school_id AND v.school_year = q.school_year AND v.subject = q.subject
+                    ORDER BY v.version DESC LIMIT 1) < now() - make_interval(secs => :min_interval_s), true)
+                ORDER BY q.requested_at, q.school_id, q.subject, q.school_year LIMIT :limit FOR UPDATE OF q SKIP LOCKED)
             RETURNING r.school_id, r.school_year, r.subject, r.zone_id, r.batch_ids"""),
-        {"limit": limit, **_columns(not_before)},
+        {"limit": limit, "min_interval_s": min_interval_s},
     )
     return [Request(row.school_id, row.school_year, row.subject, row.zone_id, list(row.batch_ids)) for row in rows]
 

@@ -4,9 +4,10 @@ Woken by NOTIFY (sent in the transaction that queued a request, so only once it 
 poll as a safety net, it claims requests in batches at once: a burst of `results.posted` for one school is
 already one request (a school's events share a partition, and a consumer batch queues its requests in one
 transaction), and requests arriving while a batch is reviewed merge into one row per school. A school's subject
-reviewed less than `ezone_review_min_interval_ms` ago waits until then (`Cooldown`): a bulk load committing many
-times a second into the same schools gets a review of them a few times a second, not one per commit, which cost
-the load a third of its rate (Ed-Fi records, 2 workers: 1,254/s against 1,774/s with no reviews running).
+reviewed less than `ezone_review_min_interval_ms` ago, by any worker, waits until then (`Cooldown`): a bulk load
+committing many times a second into the same schools gets a review of them a few times a second, not one per
+commit, which cost the load a third of its rate (Ed-Fi records, 2 workers: 1,254/s against 1,774/s with no
+reviews running).
 A batch's claim, its Review rows, the
 computed aggregates and the outbox rows of its events commit in one transaction: a crash rolls the claim
 back and the requests are reviewed again; nothing is reviewed twice. SKIP LOCKED lets any number of
@@ -64,7 +65,9 @@ _DEFAULT_POLICY = ReviewPolicy()
 
 
 class Cooldown:
-    """When this process last reviewed each key, for `claim_requests` to leave the keys reviewed too recently."""
+    """When this process last reviewed each key: `claim_requests` leaves a key reviewed too recently by any worker
+    (it reads the reviews), and this tells the worker when one of its own keys may be reviewed again, so it looks
+    then rather than at the next poll."""
 
     def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval_s = interval_s
@@ -138,7 +141,7 @@ async def review_pending(kit: Kit, limit: int = BATCH_SIZE, cooldown: Cooldown |
     started = time.perf_counter()
     async with kit.sessions() as session:
         async with session.begin():
-            requests = await queries.claim_requests(session, limit, cooldown.cooling() if cooldown else ())
+            requests = await queries.claim_requests(session, limit, cooldown.interval_s if cooldown else 0.0)
             if not requests:
                 return 0
             events = await review(session, requests, date.today())
