@@ -138,12 +138,15 @@ async def _follow_stream(base: str, zone: str, headers: dict[str, str], arrivals
 
 async def _poll_inbox(base: str, zone: str, headers: dict[str, str], arrivals: Arrivals) -> None:
     loop = asyncio.get_running_loop()
+    params: dict[str, object] = {"limit": 20, "state": "all"}
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
         while True:
-            response = await client.get(f"/zones/{zone}/alerts", params={"limit": 20, "state": "all"}, headers=headers)
+            response = await client.get(f"/zones/{zone}/alerts", params=params, headers=headers)
             now = loop.time()
             for alert in response.json()["items"]:
                 arrivals.arrived("inbox", alert, now)
+                # As a client keeping its inbox current would: ask only for what is newer than what it holds.
+                params["after_seq"] = max(alert["seq"], params.get("after_seq", 0))
             await asyncio.sleep(INBOX_POLL_INTERVAL_S)
 
 

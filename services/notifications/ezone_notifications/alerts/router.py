@@ -34,6 +34,8 @@ async def list_alerts(
     school_id: uuid.UUID | None = None,
     source_type: str | None = Query(None, description="e.g. review.completed"),
     before_seq: int | None = Query(None, description="The page's `next_before_seq`: older alerts than that."),
+    after_seq: int | None = Query(None, description="Newer alerts than that: a client polling for new alerts passes the "
+                                                    "highest `seq` it holds (with `before_seq` to page through many)."),
     limit: int = Query(50, ge=1, le=500),
 ) -> AlertPage:
     ensure_zone(principal, zone_id)
@@ -41,7 +43,8 @@ async def list_alerts(
     if unknown:
         raise Problem(422, f"Unknown severity {', '.join(sorted(unknown))}; use critical, warning or info.")
     return await inbox.page(session, zone_id, principal.subject, state=state, severities=severity, school_id=school_id,
-                            source_type=source_type, before_seq=before_seq, limit=limit)
+                            source_type=source_type, before_seq=before_seq, after_seq=after_seq,
+                            limit=limit)
 
 
 async def _events(request: Request, kit: Any, zone_id: str, recipient: str, last_seq: int | None) -> AsyncIterator[ServerSentEvent]:
