@@ -15,7 +15,7 @@ class Settings(KitSettings):
     )
     ezone_oauth_token_ttl_s: int = Field(3600, ge=60, description="Lifetime of the access tokens `POST /oauth/token` issues.")
     ezone_review_min_interval_ms: int = Field(
-        250, ge=0, description="A school's subject is reviewed at most this often: results arriving meanwhile (a bulk "
+        1000, ge=0, description="A school's subject is reviewed at most this often: results arriving meanwhile (a bulk "
         "load) wait for one review after it, instead of a review per commit. One arriving after a quiet spell is "
         "reviewed at once.")
 
