@@ -5,8 +5,8 @@ poll as a safety net, it claims requests in batches at once: a burst of `results
 already one request (the outbox trigger of migration 0006 queues one per school, year and subject per statement),
 and requests arriving while a batch is reviewed merge into one row per school. A school's subject
 reviewed less than `ezone_review_min_interval_ms` ago, by any worker, waits until then (`Cooldown`): a bulk load
-committing many times a second into the same schools gets a review of them about once a second (the default), not one per
-commit, which cost the load a third of its rate (Ed-Fi records, 2 workers: 1,254/s against 1,774/s with no
+committing many times a second into the same schools gets a review of them about once a second (the default), not
+one per commit, which cost the load a third of its rate (Ed-Fi records, 2 workers: 1,254/s against 1,774/s with no
 reviews running). A batch's claim, its Review rows, the computed aggregates and the outbox rows of its events
 commit in one transaction: a crash rolls the claim back and the requests are reviewed again; nothing is reviewed
 twice. SKIP LOCKED lets any number of workers (one per replica) share the queue.
