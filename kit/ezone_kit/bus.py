@@ -208,9 +208,11 @@ class Publisher:
             return False
 
 
-def consume_span(envelope: Envelope, group: str):
+def start_consume_span(envelope: Envelope, group: str) -> trace.Span:
+    """The span of processing one event, started but not current (the caller makes it current with `trace.use_span`
+    while it works on the event): a child of the producer's trace when the record carries one."""
     parent = context_from_headers({k: v for k, v in envelope.headers.items() if k in ("traceparent", "tracestate")})
-    return tracer("ezone.bus").start_as_current_span(
+    return tracer("ezone.bus").start_span(
         f"{envelope.topic} process",
         context=parent,
         kind=SpanKind.CONSUMER,
@@ -225,6 +227,10 @@ def consume_span(envelope: Envelope, group: str):
             "cloudevents.event_type": envelope.type,
         },
     )
+
+
+def consume_span(envelope: Envelope, group: str):
+    return trace.use_span(start_consume_span(envelope, group), end_on_exit=True)
 
 
 def span_trace_id() -> str | None:

@@ -25,6 +25,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import ConsumerRecord
+from opentelemetry import trace
 from ezone_schemas import Event
 from ezone_schemas.topics import dead_letter_topic
 from sqlalchemy import any_, bindparam, select
@@ -33,7 +34,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .bus import DLQ_HEADER_PREFIX, Envelope, EnvelopeError, Publisher, consume_span, parse_record
+from .bus import DLQ_HEADER_PREFIX, Envelope, EnvelopeError, Publisher, consume_span, parse_record, start_consume_span
 from .metrics import PlatformMetrics
 from .settings import KitSettings
 from .telemetry import trace_id_of
@@ -127,6 +128,7 @@ class ConsumerWorker:
         # An array parameter, not an expanding IN: one statement text whatever the batch size.
         self._seen = select(self._inbox.c.event_id).where(
             self._inbox.c.consumer == self.group, self._inbox.c.event_id == any_(bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))))
+        self._claim = pg_insert(self._inbox).on_conflict_do_nothing().returning(self._inbox.c.event_id)
         self._publisher = publisher
         self._settings = settings
         self._consumer: AIOKafkaConsumer | None = None
@@ -265,32 +267,45 @@ class ConsumerWorker:
 
     async def _all_at_once(self, pending: list[tuple[ConsumerRecord, Envelope, Handler]]
                            ) -> tuple[BaseException, uuid.UUID | None] | None:
-        """The fast path: every event's effects, inbox and outbox rows in bulk, one transaction. When a handler fails,
-        the transaction is rolled back whole (no savepoint to pay for on every batch): returns the error and the event
-        that raised it, for the events to be handled one by one."""
+        """The fast path: every event's effects, inbox and outbox rows in bulk, one transaction. The inbox rows go in
+        first (ON CONFLICT DO NOTHING): the events they add are the fresh ones, without a separate look-up. When a
+        handler fails, the transaction is rolled back whole (no savepoint to pay for on every batch): returns the error
+        and the event that raised it, for the events to be handled one by one."""
         failed_first_attempt = None
+        unique = list({envelope.id: (envelope, handler) for _, envelope, handler in pending}.values())
+        # Started before the inbox insert, which records each event's trace id; ended below, whatever happens.
+        spans = {envelope.id: start_consume_span(envelope, self.group) for envelope, _ in unique}
         try:
             async with self._sessions() as session, session.begin():
-                fresh = await self._fresh(session, pending)
+                added = set((await session.execute(
+                    self._claim, [self._inbox_row(envelope, spans[envelope.id]) for envelope, _ in unique])).scalars())
+                fresh = [(envelope, handler) for envelope, handler in unique if envelope.id in added]
+                skipped = len(pending) - len(fresh)
+                if skipped:
+                    self.duplicates_skipped += skipped
+                    self._count("duplicate", skipped)
+                for envelope, _ in unique:
+                    if envelope.id not in added:
+                        spans.pop(envelope.id).end()
                 if not fresh:
                     return None
-                inbox_rows: list[dict[str, Any]] = []
                 outbox_rows: list[dict[str, Any]] = []
-                for _, envelope, handler in fresh:
+                for envelope, handler in fresh:
                     context = HandlerContext(envelope, session, self._outbox, self._settings)
-                    with consume_span(envelope, self.group) as span:
+                    with trace.use_span(spans.pop(envelope.id), end_on_exit=True):
                         failed_first_attempt = envelope.id
                         await handler(context)
                         failed_first_attempt = None
                         outbox_rows += self._outbox.rows(context._emitted)  # inside the span: rows carry its trace
-                        inbox_rows.append(self._inbox_row(envelope, span))
                 await self._outbox.insert_rows(session, outbox_rows)
-                await session.execute(pg_insert(self._inbox), inbox_rows)
         except Exception as exc:
             if _is_transient(exc):
                 raise
             _log.info("consumer %s: a batch of %d failed (%s); handling its events one by one", self.group, len(pending), exc)
             return exc, failed_first_attempt
+        finally:
+            for span in spans.values():
+                span.end()
         self.processed += len(fresh)
         self._count("processed", len(fresh))
         return None

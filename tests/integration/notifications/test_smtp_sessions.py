@@ -7,6 +7,7 @@ from email.mime.text import MIMEText
 from pathlib import Path
 
 from ezone_notifications.config import Settings
+from ezone_notifications.deliveries.content import Email
 from ezone_notifications.deliveries.sending import SmtpConnections
 
 from ezone.stack import SmtpSink
@@ -24,12 +25,12 @@ class PeerRecordingSink(SmtpSink):
         return await super().handle_DATA(server, session, envelope)
 
 
-def _message(n: int) -> MIMEText:
+def _message(n: int) -> Email:
     message = MIMEText(f"alert {n}")
     message["From"] = "alerts@ezone.local"
     message["To"] = f"member-{n}@example.org"
     message["Subject"] = f"Alert {n}"
-    return message
+    return Email("alerts@ezone.local", f"member-{n}@example.org", message.as_bytes())
 
 
 async def test_consecutive_emails_share_one_session_and_a_dropped_session_is_replaced_without_failing(tmp_path):

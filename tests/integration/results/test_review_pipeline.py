@@ -202,7 +202,7 @@ async def test_a_failed_review_leaves_its_requests_queued_and_nothing_half_done(
     async def broken(*args, **kwargs):
         raise RuntimeError("the database went away mid-review")
 
-    monkeypatch.setattr(queries, "approved_plans", broken)  # every worker's batch fails after computing the figures
+    monkeypatch.setattr(queries, "standings", broken)  # every worker's batch fails after computing the figures
     async with kit.sessions() as session, session.begin():
         await queries.enqueue(session, zone_id, [(uuid.UUID(school), year, "MATH")], "results")
 

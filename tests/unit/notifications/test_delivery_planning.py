@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time
 from email import message_from_bytes, policy
 
 import orjson
+import pytest
 from ezone_notifications.alerts.records import RaisedAlert
 from ezone_notifications.config import Settings
 from ezone_notifications.deliveries.content import AlertContent, alert_email, webhook_body
@@ -122,6 +123,19 @@ def test_an_alert_email_has_text_and_escaped_html_parts_and_a_message_id_from_th
     assert "&lt;Duggan&gt; &amp; math" in html and "<Duggan>" not in html
     assert 'href="http://r/1?a=1&amp;b=2"' in html
     assert f"{SETTINGS.ezone_notifications_url}/zones/{ZONE}/members/me/preferences" in text
+
+
+def test_a_non_ascii_sender_name_and_subject_are_encoded_and_read_back_as_written() -> None:
+    settings = SETTINGS.model_copy(update={"ezone_email_from": "Zoné Board <alerts@zone.example>"})
+    email = alert_email(settings, uuid.UUID(int=42), "seat-1@springfield.example", content())
+    assert bytes(email).isascii() and email.sender == "alerts@zone.example"
+    message = message_from_bytes(bytes(email), policy=policy.default)
+    assert message["From"] == "Zoné Board <alerts@zone.example>" and not message.defects
+
+
+def test_an_address_with_a_line_break_is_refused_rather_than_written_into_the_headers() -> None:
+    with pytest.raises(ValueError, match="not an email address"):
+        alert_email(SETTINGS, uuid.UUID(int=42), "seat-1@springfield.example\r\nBcc: someone@else.example", content())
 
 
 def test_a_zone_endpoints_body_names_no_recipient() -> None:

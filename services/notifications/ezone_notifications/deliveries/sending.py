@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from email.message import Message
 
 import aiosmtplib
 import httpx
 
 from ..config import Settings
-from .content import WEBHOOK_EVENT, sender_domain
+from .content import WEBHOOK_EVENT, Email, sender_domain
 from .signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signature_header
 
 USER_AGENT = "ezone-webhooks/1"
@@ -40,7 +39,7 @@ class SmtpConnections:
     max_idle_s: float = 60.0
     _idle: list[tuple[aiosmtplib.SMTP, float]] = field(default_factory=list)
 
-    async def send(self, message: Message) -> Outcome:
+    async def send(self, message: Email) -> Outcome:
         reused = self._take_idle()
         if reused is not None:
             try:
@@ -56,11 +55,13 @@ class SmtpConnections:
         except (aiosmtplib.SMTPException, OSError) as exc:
             return Outcome(False, None, describe(exc))
 
-    async def _send_on(self, client: aiosmtplib.SMTP, message: Message) -> Outcome:
+    async def _send_on(self, client: aiosmtplib.SMTP, message: Email) -> Outcome:
         """Send on one session and keep it for the next message if all went well; a refusal is the message's outcome
         (the session is closed, so no half-finished transaction is carried over). A dropped session raises."""
         try:
-            await client.send_message(message)
+            # An address beyond ASCII needs a server that takes SMTPUTF8; one that does not refuses the message.
+            options = () if (message.sender + message.recipient).isascii() else ("SMTPUTF8",)
+            await client.sendmail(message.sender, [message.recipient], message.data, mail_options=options)
         except aiosmtplib.SMTPResponseException as exc:  # the server answered, and refused
             await _quietly_close(client)
             return Outcome(False, exc.code, describe(exc))

@@ -27,6 +27,7 @@ _STATE_CODE_SQL = "CASE WHEN s.code ~ '^[0-9]{1,8}$' THEN lpad(s.code, 8, '0') E
 
 Key = tuple[uuid.UUID, str, str]  # school, school year, subject
 ANALYZE_ABOVE_ROWS = 10_000
+LARGE_BATCH_KEYS = 20
 
 
 def _columns(keys: Iterable[Key]) -> dict[str, list[Any]]:
@@ -144,25 +145,26 @@ async def latest_policies(session: AsyncSession, zone_ids: Iterable[str]) -> dic
     return {row.zone_id: (row.version, row.document) for row in rows}
 
 
-async def approved_plans(session: AsyncSession, keys: Iterable[Key]) -> dict[tuple[uuid.UUID, str], tuple[int, list]]:
-    rows = await session.execute(
-        text(f"""WITH {_KEYS_CTE}
-            SELECT p.school_id, p.school_year, p.version, p.goals FROM results.approved_plans p
-            WHERE (p.school_id, p.school_year) IN (SELECT school_id, school_year FROM keys)"""),
-        _columns(keys),
-    )
-    return {(row.school_id, row.school_year): (row.version, row.goals) for row in rows}
+@dataclass(frozen=True)
+class Standing:
+    """What a key's review builds on: the school's approved plan for the year, and the review version before it."""
+
+    plan_version: int | None
+    goals: list
+    review_version: int  # 0: none yet
 
 
-async def latest_versions(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, int]:
+async def standings(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, Standing]:
     rows = await session.execute(
         text(f"""WITH {_KEYS_CTE}
-            SELECT r.school_id, r.school_year, r.subject, max(r.version) AS version
-            FROM keys k JOIN results.reviews r USING (school_id, school_year, subject)
-            GROUP BY r.school_id, r.school_year, r.subject"""),
+            SELECT k.school_id, k.school_year, k.subject, p.version AS plan_version, p.goals,
+                   coalesce((SELECT max(r.version) FROM results.reviews r WHERE r.school_id = k.school_id
+                             AND r.school_year = k.school_year AND r.subject = k.subject), 0) AS review_version
+            FROM keys k LEFT JOIN results.approved_plans p USING (school_id, school_year)"""),
         _columns(keys),
     )
-    return {(row.school_id, row.school_year, row.subject): row.version for row in rows}
+    return {(row.school_id, row.school_year, row.subject): Standing(row.plan_version, row.goals or [], row.review_version)
+            for row in rows}
 
 
 # --- metrics -------------------------------------------------------------------------------------
@@ -172,7 +174,8 @@ async def load_students(session: AsyncSession, keys: Sequence[Key]) -> dict[Key,
     per key and student — the latest scored administration, else the latest row (a not-tested code). Keys are
     numbered (`k`), so the big GROUP BYs sort narrow rows; returns each key's number."""
     numbers = {key: number for number, key in enumerate(dict.fromkeys(keys), start=1)}
-    await session.execute(text("SET LOCAL work_mem = '128MB'"))  # the batch's sorts stay in memory
+    if len(numbers) > LARGE_BATCH_KEYS:  # a big batch's sorts stay in memory; a few schools' fit in the default
+        await session.execute(text("SET LOCAL work_mem = '128MB'"))
     loaded = await session.execute(
         text("""
             CREATE TEMPORARY TABLE review_students ON COMMIT DROP AS
@@ -387,6 +390,8 @@ async def low_scorer_drops(session: AsyncSession, numbers: dict[Key, int],
     """For each (key, the same school and subject a year earlier), both loaded: last year's tested students there,
     their bottom-quartile cut, and how many of them — and of the low scorers — have no scored result there this year."""
     pairs = [(numbers[key], numbers[earlier]) for key, earlier in years]
+    if not pairs:  # no school here has last year's students loaded
+        return {}
     keys = {number: key for key, number in numbers.items()}
     rows = await session.execute(
         text("""

@@ -166,8 +166,7 @@ async def review(session: AsyncSession, requests: list[Request], as_of: date) ->
         session, {(r.school_year, batch.previous[r.key], r.subject) for r in reviewed if batch.previous[r.key]}, codes)
     drops = await queries.low_scorer_drops(session, batch.numbers, [
         (r.key, earlier) for r in reviewed if r.key in batch.counts and (earlier := batch.earlier(r.key)) in batch.counts])
-    plans = await queries.approved_plans(session, [r.key for r in reviewed])
-    versions = await queries.latest_versions(session, [r.key for r in reviewed])
+    standings = await queries.standings(session, [r.key for r in reviewed])
 
     completed_at = datetime.now(UTC)
     events, rows = [], []
@@ -180,7 +179,7 @@ async def review(session: AsyncSession, requests: list[Request], as_of: date) ->
         if (request.school_year, request.subject) in gains:
             distribution, own = gains[(request.school_year, request.subject)]
             comparison = distribution.without(own.get(code))
-        plan_version, goals = plans.get((request.school_id, request.school_year), (None, []))
+        standing = standings[key]
         assessment = assess(ReviewInputs(
             school_year=request.school_year,
             subject=_SUBJECTS[request.subject],
@@ -191,14 +190,14 @@ async def review(session: AsyncSession, requests: list[Request], as_of: date) ->
                          for subgroup in measures if (code, *key[1:], subgroup.value) in ranks},
             comparison=comparison,
             drop=drops.get(key),
-            goals=[GoalContract.model_validate(goal) for goal in goals],
+            goals=[GoalContract.model_validate(goal) for goal in standing.goals],
             as_of=as_of,
         ))
         event = ReviewCompleted(
             review_id=uuid.uuid4(), zone_id=request.zone_id, school_id=request.school_id, school_year=request.school_year,
-            subject=request.subject, version=versions.get(key, 0) + 1, status=assessment.status, goals=assessment.goals,
+            subject=request.subject, version=standing.review_version + 1, status=assessment.status, goals=assessment.goals,
             metrics=[SubgroupMetrics(**m.model_dump(include=set(_METRIC_FIELDS))) for m in assessment.metrics],
-            flags=assessment.flags, policy_version=policy_version, plan_version=plan_version,
+            flags=assessment.flags, policy_version=policy_version, plan_version=standing.plan_version,
             # The batches that asked for the review, then those whose rows it read.
             batch_ids=list(dict.fromkeys([*map(uuid.UUID, request.batch_ids), *input_batches])),
             completed_at=completed_at,
