@@ -126,6 +126,10 @@ class LocalZone:
                     "kafka_enable_idempotence": False,  # Tansu rejects the idempotent producer
                     "kafka_session_timeout_ms": 3_000,  # a group join on Tansu takes half of it
                     "kafka_heartbeat_interval_ms": 500,
+                    # Tansu answers a waiting fetch within about half this, not when data arrives: it is each hop's
+                    # latency (alert benchmark at 20 batches/s: a hop's median 11-12 ms at 20, 22-26 ms at 50, for the
+                    # same CPU a batch; idle, the broker polls more).
+                    "kafka_fetch_max_wait_ms": 20,
                     # One instance of each service consumes; Tansu's fetch work grows with the partitions fetched.
                     "kafka_topic_partitions": 1,
                 }

@@ -30,7 +30,7 @@ def stack_settings(database_url: str, bootstrap_servers: str, key_dir: Path, **o
         "kafka_enable_idempotence": False,  # Tansu rejects the idempotent producer
         "kafka_session_timeout_ms": 2_000,  # a group join on Tansu takes half of it
         "kafka_heartbeat_interval_ms": 300,
-        "kafka_fetch_max_wait_ms": 50,
+        "kafka_fetch_max_wait_ms": 20,  # as `ezone up` sets it for the embedded broker
         "kafka_topic_partitions": 1,  # as `ezone up` makes them on the embedded broker
         "ezone_jwks_url": str(key_dir / "jwks.json"),
         "ezone_relay_poll_interval_s": 0.5,

@@ -25,10 +25,10 @@ class KitSettings(BaseSettings):
     )
     kafka_session_timeout_ms: int = Field(10_000, ge=1_000)
     kafka_heartbeat_interval_ms: int = Field(1_000, ge=100)
-    # Apache Kafka answers a waiting fetch as soon as data arrives; Tansu answers within about half this wait, so
-    # it is an idle consumer's polling rate there. Measured on Tansu (bench alert_latency, 20 batches/s): a hop's
-    # median 20-22 ms at 50 against 27-34 ms at 100, for about the same CPU a batch; 20 polls much more when idle.
-    kafka_fetch_max_wait_ms: int = Field(50, ge=0, description="How long a fetch waits for data: latency vs. load.")
+    # Apache Kafka answers a waiting fetch as soon as data arrives: the wait costs no latency there, it only sets how
+    # often an idle consumer asks (500 is Kafka's own default). The embedded Tansu broker answers within about half
+    # the wait whether or not data arrived, so `make up` and the tests set 20 ms there (see ezone/local.py).
+    kafka_fetch_max_wait_ms: int = Field(500, ge=0, description="How long a fetch waits for data: latency vs. load.")
     kafka_linger_ms: int = Field(0, ge=0, description="Producer batching delay: latency vs. throughput.")
     kafka_topic_partitions: int = Field(4, ge=1)
     kafka_replication_factor: int = Field(1, ge=1)

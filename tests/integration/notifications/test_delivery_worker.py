@@ -306,7 +306,7 @@ async def test_a_superseded_alerts_deferred_and_held_deliveries_are_cancelled_an
         assert smtp_sink.received(member) == []
 
 
-async def test_planning_a_fan_out_of_12600_alerts_takes_three_statements_and_planning_it_again_adds_nothing(
+async def test_planning_a_fan_out_of_12600_alerts_takes_two_statements_and_planning_it_again_adds_nothing(
     postgres, key_dir, zone_id
 ):
     database_url = await new_database(postgres)
@@ -346,4 +346,4 @@ async def test_planning_a_fan_out_of_12600_alerts_takes_three_statements_and_pla
     # Every member's email, seat 1's own endpoint for each alert, the zone's endpoint once per event.
     assert counts == {"email/false": len(raised), "webhook/false": len(events), "webhook/true": len(events)}
     planning = [s for s in statements if "notifications." in s]
-    assert len(planning) == 2 * 3, planning
+    assert len(planning) == 2 * 2, planning

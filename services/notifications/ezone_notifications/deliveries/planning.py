@@ -1,7 +1,7 @@
 """Which deliveries an alert gets, decided in the transaction that raises it.
 
 Set-based, because one event can raise thousands of alerts: the recipients' preferences and webhook endpoints are
-read in two statements, the rows are computed here, and one INSERT … SELECT FROM unnest(…) writes them. Delivery ids
+read in one statement, the rows are computed here, and one INSERT … SELECT FROM unnest(…) writes them. Delivery ids
 are derived from what they deliver, and the insert skips ids it already has, so planning the same alert twice
 changes nothing.
 """
@@ -104,17 +104,20 @@ def plan(raised: Sequence[RaisedAlert], preferences: Mapping[tuple[str, str], Pr
     return planned
 
 
-_MEMBERS_PREFERENCES = text("""
-    SELECT p.* FROM notifications.preferences p
-    JOIN unnest(:zones, :subjects) AS m(zone_id, subject) ON p.zone_id = m.zone_id AND p.subject = m.subject
-""").bindparams(bindparam("zones", type_=ARRAY(TEXT)), bindparam("subjects", type_=ARRAY(TEXT)))
-
-_ENDPOINTS = text("""
-    SELECT e.id, e.zone_id, e.owner, e.url, e.severities FROM notifications.webhook_endpoints e
+# The recipients' preferences and the webhook endpoints that may take their alerts, in one statement: a row is one
+# or the other (`endpoint_id` null: preferences).
+_PREFERENCES_AND_ENDPOINTS = text("""
+    SELECT p.zone_id, p.subject, p.email, p.channels, p.timezone, p.quiet_hours_start, p.quiet_hours_end, p.digest,
+           p.digest_time, NULL::uuid AS endpoint_id, NULL AS owner, NULL AS url, NULL::jsonb AS severities
+    FROM notifications.preferences p
+    JOIN unnest(:member_zones, :subjects) AS m(zone_id, subject) ON p.zone_id = m.zone_id AND p.subject = m.subject
+    UNION ALL
+    SELECT e.zone_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, e.id, e.owner, e.url, e.severities
+    FROM notifications.webhook_endpoints e
     WHERE e.active AND e.zone_id = ANY(:zones)
-      AND (e.owner IS NULL OR (e.zone_id, e.owner) IN (SELECT * FROM unnest(:owner_zones, :owners)))
-""").bindparams(bindparam("zones", type_=ARRAY(TEXT)), bindparam("owner_zones", type_=ARRAY(TEXT)),
-                bindparam("owners", type_=ARRAY(TEXT)))
+      AND (e.owner IS NULL OR (e.zone_id, e.owner) IN (SELECT * FROM unnest(:member_zones, :subjects)))
+""").bindparams(bindparam("zones", type_=ARRAY(TEXT)), bindparam("member_zones", type_=ARRAY(TEXT)),
+                bindparam("subjects", type_=ARRAY(TEXT)))
 
 _INSERT = text("""
     INSERT INTO notifications.deliveries
@@ -139,16 +142,20 @@ _CANCEL = text("""
 
 
 async def plan_deliveries(session: AsyncSession, settings: Settings, raised: Sequence[RaisedAlert]) -> None:
-    """Insert the deliveries of alerts just raised, in the caller's transaction (three statements, whatever the count)."""
+    """Insert the deliveries of alerts just raised, in the caller's transaction (two statements, whatever the count)."""
     if not raised:
         return
     members = sorted({(alert.zone_id, alert.recipient) for alert in raised})
     zones = sorted({zone for zone, _ in members})
     member_zones, subjects = [zone for zone, _ in members], [subject for _, subject in members]
-    preferences = {(row.zone_id, row.subject): preferences_from_row(row) for row in await session.execute(
-        _MEMBERS_PREFERENCES, {"zones": member_zones, "subjects": subjects})}
-    endpoints = [Endpoint(row.id, row.zone_id, row.owner, row.url, frozenset(row.severities)) for row in await session.execute(
-        _ENDPOINTS, {"zones": zones, "owner_zones": member_zones, "owners": subjects})]
+    preferences: dict[tuple[str, str], Preferences] = {}
+    endpoints: list[Endpoint] = []
+    for row in await session.execute(_PREFERENCES_AND_ENDPOINTS,
+                                     {"zones": zones, "member_zones": member_zones, "subjects": subjects}):
+        if row.endpoint_id is None:
+            preferences[(row.zone_id, row.subject)] = preferences_from_row(row)
+        else:
+            endpoints.append(Endpoint(row.endpoint_id, row.zone_id, row.owner, row.url, frozenset(row.severities)))
     rows = plan(raised, preferences, default_preferences(settings), endpoints)
     if rows:
         await session.execute(_INSERT, {

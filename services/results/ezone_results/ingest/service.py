@@ -152,14 +152,16 @@ async def post_batch(uow: UnitOfWork, principal: Principal, zone_id: str, kind: 
     if checked.errors and not partial:
         raise _invalid_rows(checked.errors, received.rows)
     batch = new_batch(uow.session, zone_id, "json", principal.subject, rows_received=received.rows)
-    if kind is ENROLLMENT_ROWS:
-        counts = await store_enrollments(uow, zone_id, batch.id, "json", checked)
-    else:
-        try:
-            counts = await store_results(uow, zone_id, batch.id, "json", checked, schools=school_scope(principal))
-        except HeldByOtherSchools as exc:
-            raise _forbidden_rows([number for number, _ in exc.rows], held=True) from None
-    complete_batch(batch, counts, received.rows - len(checked.numbers), checked.errors)
+    # The batch row is written once, complete, with the next statement after it (not inserted, then updated).
+    with uow.session.no_autoflush:
+        if kind is ENROLLMENT_ROWS:
+            counts = await store_enrollments(uow, zone_id, batch.id, "json", checked)
+        else:
+            try:
+                counts = await store_results(uow, zone_id, batch.id, "json", checked, schools=school_scope(principal))
+            except HeldByOtherSchools as exc:
+                raise _forbidden_rows([number for number, _ in exc.rows], held=True) from None
+        complete_batch(batch, counts, received.rows - len(checked.numbers), checked.errors)
     await _audit(uow, principal, batch, kind.name)
     if idempotency_key is not None:
         await uow.idempotency.record(uow.session, scope, idempotency_key, str(batch.id))
