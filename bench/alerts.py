@@ -39,7 +39,7 @@ from tests.stack import Stack, new_database
 
 from .environment import BenchEnvironment
 from .progress import wait_for_count
-from .report import BenchResult, Figure, latency_figures
+from .report import BenchResult, Figure, latency_figures, reference_loop_s
 from .zone_processes import CpuMeter, ZoneProcesses, zone_processes
 
 BOARD_SIZE = 7
@@ -248,6 +248,7 @@ def _latency_figures(tag: str, rate: float, arrivals: Arrivals, missing: int) ->
 async def run_latency(env: BenchEnvironment, progress: Progress) -> list[BenchResult]:
     rate = env.sizes.alert_batches_per_s
     duration = env.sizes.alert_duration_s
+    loop_before_s = reference_loop_s()
     database_url = await new_database(env.postgres)
     zone = f"alerts-{uuid.uuid4().hex[:8]}"
     figures: list[Figure] = []
@@ -278,6 +279,9 @@ async def run_latency(env: BenchEnvironment, progress: Progress) -> list[BenchRe
                     task.cancel()
                 await asyncio.gather(*followers, return_exceptions=True)
             settings = stack.settings()
+    figures += [Figure("reference_loop_before_s", "machine speed: a fixed Python loop, before the run (best of 3)",
+                       loop_before_s, "s"),
+                Figure("reference_loop_after_s", "machine speed: the same loop after the run", reference_loop_s(), "s")]
     return [BenchResult(
         "alert_latency",
         figures,

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import platform
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +48,19 @@ def latency_figures(prefix: str, label: str, samples_s: Sequence[float], points:
         name = "max" if point == "max" else f"p{point}"
         figures.append(Figure(f"{prefix}_{name}_ms", f"{label} {name}", round(value_s * 1000, 1), "ms"))
     return figures
+
+
+def reference_loop_s() -> float:
+    """Seconds this machine takes for a fixed pure-Python loop (5 million multiply-adds), best of three: a shared
+    machine's speed moves by half or more over an hour, and a latency figure means little without it."""
+    best = math.inf
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(5_000_000):
+            total += i * i
+        best = min(best, time.perf_counter() - started)
+    return round(best, 2)
 
 
 def machine_info() -> dict[str, object]:

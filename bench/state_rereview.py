@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from ezone.services import SERVICES
 from ezone_results.review.policy import ReviewPolicy
-from tests.stack import new_database, stack_settings
+from tests.stack import new_database
 
 from .environment import BenchEnvironment
 from .relay import outgoing_record

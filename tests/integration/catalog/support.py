@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import httpx
-from ezone_schemas import Event, PlanApproved, ReviewCompleted, SchoolTierChanged, topics
+from ezone_schemas import PlanApproved, ReviewCompleted, SchoolTierChanged, topics
 from ezone_schemas.plans import BudgetEnvelope
 from ezone_schemas.results import GoalFinding, IntegrityFlag, SubgroupMetrics
 

@@ -23,10 +23,10 @@ from ezone_schemas import ResultsPosted
 from ezone_schemas.vocabulary import Subject
 import orjson
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..models import IngestBatch, StudentResult, schools
+from ..models import IngestBatch, StudentResult
 from .bulk import ENROLLMENTS, RESULTS, Change, HeldByOtherSchools, Staging, Target, UpsertCounts, upsert_rows
 from .columns import CheckedRows, check_rows
 from .csvstream import CsvFormatError, csv_records
@@ -54,9 +54,13 @@ def school_scope(principal: Principal) -> frozenset[uuid.UUID] | None:
     return frozenset(map(uuid.UUID, principal.schools)) if principal.role in SCHOOL_BOUND_ROLES else None
 
 
+_ZONE_SCHOOLS = text("SELECT coalesce(array_agg(id), '{}') FROM results.schools WHERE zone_id = :zone_id")
+
+
 async def zone_schools(session: AsyncSession, zone_id: str) -> set[uuid.UUID]:
-    """The zone's schools, as the directory projection knows them."""
-    return set((await session.execute(select(schools.c.id).where(schools.c.zone_id == zone_id))).scalars())
+    """The zone's schools, as the directory projection knows them (one array, not a row per school: a zone of 100
+    schools cost a request ~0.3 ms more as rows)."""
+    return set((await session.execute(_ZONE_SCHOOLS, {"zone_id": zone_id})).scalar_one())
 
 
 def new_batch(session: AsyncSession, zone_id: str, source: str, submitted_by: str, *, rows_received: int = 0) -> IngestBatch:
