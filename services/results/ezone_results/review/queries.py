@@ -329,11 +329,12 @@ async def percentile_counts(session: AsyncSession, pairs: Iterable[tuple[str, st
                 SELECT * FROM unnest(CAST(:years AS text[]), CAST(:subjects AS text[])) AS p(school_year, subject)
             ),
             ranked AS (
+                -- One window, so one pass over the sorted rows: rank() - 1 schools score lower; count(*) over the
+                -- default frame counts those at or below, peers included; cume_dist() is that count over all.
                 SELECT a.school_code, a.school_year, a.subject, a.subgroup,
                        rank() OVER same_group - 1 AS lower,
-                       count(*) OVER (PARTITION BY a.school_year, a.subject, a.subgroup, a.average_scaled_score) - 1
-                           AS equal_others,
-                       count(*) OVER (PARTITION BY a.school_year, a.subject, a.subgroup) AS total
+                       count(*) OVER same_group - rank() OVER same_group AS equal_others,
+                       round(count(*) OVER same_group / cume_dist() OVER same_group)::bigint AS total
                 FROM results.school_aggregates a JOIN pairs p USING (school_year, subject)
                 WHERE a.average_scaled_score IS NOT NULL AND a.school_code <> :state_total
                 WINDOW same_group AS (PARTITION BY a.school_year, a.subject, a.subgroup ORDER BY a.average_scaled_score)
