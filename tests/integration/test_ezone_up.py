@@ -111,7 +111,7 @@ def test_ezone_up_serves_four_ready_services_with_the_demo_zone_and_ctrl_c_leave
         catalog = httpx.get(f"http://127.0.0.1:{port_base + 2}/zones/springfield/services", headers=board).json()
         assert sorted(s["id"] for s in catalog) == sorted(
             s["id"] for s in [*DEMO_DISTRICT_SERVICES, *(s for p in demo_partners(date.today()) for s in p["services"])])
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while len(httpx.get(f"http://127.0.0.1:{port_base + 1}/zones/springfield/schools", headers=board).json()) < 10:
             assert time.monotonic() < deadline, "the results service never projected the demo schools"
             time.sleep(0.2)

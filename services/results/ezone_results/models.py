@@ -197,5 +197,5 @@ class ReviewRequest(Base):
     subject: Mapped[str] = mapped_column(Text, primary_key=True)
     zone_id: Mapped[str] = mapped_column(Text)
     batch_ids: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
-    reason: Mapped[str] = mapped_column(Text)  # results | plan | policy
+    reason: Mapped[str] = mapped_column(Text)  # results | plan | policy | school
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -21,8 +21,10 @@ from ezone_schemas import ResultsPosted
 from ezone.demo import default_data_dir
 from ezone.demo import file_parameters
 from tests.events import published_events
-from tests.helpers import scalar
+from tests.helpers import scalar, wait_for_count
 from tests.integration.results.edfi_support import zone_with_schools
+from tests.integration.results.review_support import ReviewZone
+from tests.integration.results.test_review_metrics import metric
 from tests.integration.test_registry_api import assert_problem
 from tests.stack import Stack, stack_settings
 
@@ -161,6 +163,32 @@ async def test_every_zone_school_in_the_file_gets_results_posted_in_its_own_zone
 
     assert (await post_mcas(zone_stack, content, zone=zone_id)).json()["batch_id"] is None
     assert (await mcas_events(zone_stack, zone_id), await mcas_events(zone_stack, other_zone)) == (2, 1)
+
+
+async def test_a_school_registered_after_the_state_file_loaded_is_reviewed_against_it_once(zone_stack, zone_id):
+    year = next(_years)
+    school_year = f"{year - 1}-{year % 100:02d}"
+    code = f"0{random.randrange(7 * 10**6, 8 * 10**6)}"
+    content = csv_file(row(code, "ELA", year=year), row(code, "MATH", me="20", year=year))
+    loaded = await post_mcas(zone_stack, content, zone=zone_id)
+    assert (loaded.json()["inserted"], loaded.json()["zone_schools_changed"]) == (2, 0), loaded.text
+
+    school = (await zone_with_schools(zone_stack, zone_id, {code: {"name": "Late", "grade_span": "6-8"}}))[code]
+
+    zone = ReviewZone(zone_stack, zone_id, [school], [code])
+    for subject, proficiency in (("ELA", 40.0), ("MATH", 20.0)):
+        review = await zone.wait_for_review(school, school_year, subject)
+        assert metric(review, "all_students")["proficiency_rate"] == proficiency
+    # A change that keeps the school's code (its name here) asks for no second review.
+    admin = zone_stack.auth("admin", zone_id)
+    current = await zone_stack.clients["plans"].get(f"/zones/{zone_id}/schools/{school}", headers=admin)
+    renamed = await zone_stack.clients["plans"].patch(f"/zones/{zone_id}/schools/{school}", json={"name": "Late Renamed"},
+                                                      headers={**admin, "If-Match": current.headers["etag"]})
+    assert renamed.status_code == 200, renamed.text
+    await wait_for_count(zone_stack, "SELECT count(*) FROM results.schools WHERE id = :s AND name = 'Late Renamed'", 1, s=school)
+    await asyncio.sleep(0.5)  # time for a second review, were there one
+    assert await scalar(zone_stack, "SELECT count(*) FROM results.reviews WHERE school_id = :s", s=school) == 2
+    assert await scalar(zone_stack, "SELECT count(*) FROM results.review_requests WHERE school_id = :s", s=school) == 0
 
 
 def _year_rows(year: int, code: str) -> list[str]:

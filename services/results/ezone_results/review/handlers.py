@@ -1,4 +1,5 @@
-"""Events that ask for a review: a newly approved plan, a new zone policy.
+"""Events that ask for a review: a newly approved plan, a new zone policy, a school this service learns of (or
+whose code changes) when the state's files already hold its figures.
 
 Each handler only records what it learned and queues review requests (coalesced per school, year and
 subject); the review worker does the reviewing, woken when the handler's transaction commits. New results
@@ -10,11 +11,16 @@ the broker.
 from __future__ import annotations
 
 from ezone_kit.consumer import HandlerContext
-from ezone_schemas import PlanApproved, ZonePolicyChanged
+from ezone_kit.directory import school_directory_handlers
+from ezone_schemas import PlanApproved, SchoolRegistered, SchoolUpdated, ZonePolicyChanged
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from ..models import ApprovedPlan, ZonePolicyRecord
+from ..models import ApprovedPlan, ZonePolicyRecord, schools
 from . import queries
+from .engine import state_code
+
+_store_in_directory = school_directory_handlers(schools)[SchoolRegistered]
 
 
 async def on_plan_approved(ctx: HandlerContext) -> None:
@@ -47,4 +53,16 @@ async def on_zone_policy_changed(ctx: HandlerContext) -> None:
     await queries.enqueue_zone(ctx.session, event.zone_id, "policy")
 
 
-handlers = {PlanApproved: on_plan_approved, ZonePolicyChanged: on_zone_policy_changed}
+async def on_school_registered_or_updated(ctx: HandlerContext) -> None:
+    """A state file loaded before this service heard of the school (or under the code it has now) announced nothing
+    for it: its figures on file are reviewed now. A repeat that changes no code asks for nothing."""
+    event: SchoolRegistered | SchoolUpdated = ctx.event
+    await queries.lock_school_codes(ctx.session, exclusive=True)
+    known_code = (await ctx.session.execute(select(schools.c.code).where(schools.c.id == event.school_id))).scalar()
+    await _store_in_directory(ctx)
+    if known_code is None or state_code(known_code) != state_code(event.code):
+        await queries.enqueue_school(ctx.session, event.school_id, "school")
+
+
+handlers = {PlanApproved: on_plan_approved, ZonePolicyChanged: on_zone_policy_changed,
+            SchoolRegistered: on_school_registered_or_updated, SchoolUpdated: on_school_registered_or_updated}

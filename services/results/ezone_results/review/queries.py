@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,6 +66,15 @@ async def enqueue(session: AsyncSession, zone_id: str, keys: Sequence[Key], reas
 
 async def enqueue_zone(session: AsyncSession, zone_id: str, reason: str) -> None:
     """Ask for a review of every school, year and subject of the zone that has student results or aggregates."""
+    await _enqueue_all_data(session, "s.zone_id = :zone_id", {"zone_id": zone_id}, reason)
+
+
+async def enqueue_school(session: AsyncSession, school_id: uuid.UUID, reason: str) -> None:
+    """Ask for a review of every year and subject the school has student results or aggregates for."""
+    await _enqueue_all_data(session, "s.id = :school_id", {"school_id": school_id}, reason)
+
+
+async def _enqueue_all_data(session: AsyncSession, schools_where: str, params: dict[str, Any], reason: str) -> None:
     await session.execute(
         text(f"""
             INSERT INTO results.review_requests (school_id, school_year, subject, zone_id, reason)
@@ -76,11 +85,19 @@ async def enqueue_zone(session: AsyncSession, zone_id: str, reason: str) -> None
                 UNION
                 SELECT a.school_year, a.subject FROM results.school_aggregates a WHERE a.school_code = {_STATE_CODE_SQL}
             ) d
-            WHERE s.zone_id = :zone_id
+            WHERE {schools_where}
             {_ENQUEUE_ON_CONFLICT}"""),
-        {"zone_id": zone_id, "reason": reason},
+        {**params, "reason": reason},
     )
     await notify_worker(session)
+
+
+async def lock_school_codes(session: AsyncSession, *, exclusive: bool) -> None:
+    """Held by a state file's import (shared) and by a change to the directory's codes (exclusive) until commit, so
+    one of the two always sees the other's rows: the import announces the school, or the directory change finds
+    the figures. Without it, each could miss the other's uncommitted rows and the school would go unreviewed."""
+    lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+    await session.execute(select(lock(func.hashtextextended("ezone.results.school-codes", 0))))
 
 
 async def notify_worker(session: AsyncSession) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from ..models import IngestBatch, SchoolAggregate
 from ..models import schools as directory
+from ..review.queries import lock_school_codes
 from .mcas import AggregateRow
 from .schemas import ImportOut
 
@@ -49,6 +50,7 @@ async def import_aggregates(uow: UnitOfWork, actor: Principal, rows: list[Aggreg
     """All rows or none. Re-importing the same file changes nothing, records no batch and announces nothing."""
     batch_id = uuid.uuid4()
     columns = {name: [row.column(name) for row in rows] for name in _TYPES}
+    await lock_school_codes(uow.session, exclusive=False)
     changed = (await uow.session.execute(_UPSERT, {**columns, "batch_id": batch_id})).all()
     inserted = {(r.school_code, r.school_year, r.subject, r.subgroup) for r in changed if r.inserted}
     updated = {(r.school_code, r.school_year, r.subject, r.subgroup) for r in changed if not r.inserted}
