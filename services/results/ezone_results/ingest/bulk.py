@@ -137,9 +137,12 @@ async def upsert_rows(session: AsyncSession, target: Target, zone_id: str, batch
     # has since written (measured: 3 full scans a request, PostgreSQL's CPU a row tripled).
     await session.execute(_PLANNED_EACH_TIME)
     if not await _any_stored(session, target, zone_id, rows.sample):
+        # A savepoint of the connection, not the session: the session's would flush first, writing the caller's
+        # pending rows (a JSON batch's ingest_batches row) before they are complete, then updating them.
+        connection = await session.connection()
         try:
-            async with session.begin_nested():
-                await session.execute(text(_insert_statement(target, source)), params)
+            async with connection.begin_nested():
+                await connection.execute(text(_insert_statement(target, source)), params)
         except IntegrityError as exc:
             if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
                 raise
