@@ -132,14 +132,14 @@ async def upsert_rows(session: AsyncSession, target: Target, zone_id: str, batch
     insert fails on the natural key, is rolled back to its savepoint, and the upsert does the work."""
     params = {"zone_id": zone_id, "batch_id": batch_id, "rows": rows.document.decode()}
     source = _json_rows(target, "rows")
+    # Savepoints of the connection, not the session: the session's would flush first, writing the caller's pending
+    # rows (a JSON batch's ingest_batches row) before they are complete, then updating them.
+    connection = await session.connection()
     # Planned for the table as it is now, each time: a connection's prepared statements otherwise keep a generic plan
     # made while the table was small, and a key probe that scanned a few rows then scans the whole table a bulk load
     # has since written (measured: 3 full scans a request, PostgreSQL's CPU a row tripled).
     await session.execute(_PLANNED_EACH_TIME)
     if not await _any_stored(session, target, zone_id, rows.sample):
-        # A savepoint of the connection, not the session: the session's would flush first, writing the caller's
-        # pending rows (a JSON batch's ingest_batches row) before they are complete, then updating them.
-        connection = await session.connection()
         try:
             async with connection.begin_nested():
                 await connection.execute(text(_insert_statement(target, source)), params)
@@ -153,8 +153,8 @@ async def upsert_rows(session: AsyncSession, target: Target, zone_id: str, batch
     if schools is None:
         counts, _ = _counts(target, len(rows.numbers), await session.execute(statement, params))
         return counts
-    savepoint = await session.begin_nested()
-    counts, corrected_from = _counts(target, len(rows.numbers), await session.execute(statement, params))
+    savepoint = await connection.begin_nested()
+    counts, corrected_from = _counts(target, len(rows.numbers), await connection.execute(statement, params))
     if not corrected_from <= set(schools):
         await savepoint.rollback()
         held = await session.execute(
