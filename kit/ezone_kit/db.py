@@ -7,7 +7,9 @@ service's state and the events it raised commit in one transaction.
 from __future__ import annotations
 
 import time
+from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -124,9 +126,17 @@ def create_engine(settings: KitSettings) -> AsyncEngine:
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
+        # Every event's payload and every JSON column goes through these: orjson is several times the stdlib's speed.
+        json_serializer=_json_text,
+        json_deserializer=orjson.loads,
     )
     ping_idle_connections(engine, PING_AFTER_IDLE_S)
     return engine
+
+
+def _json_text(value: Any) -> str:
+    # Non-string keys become strings, as the stdlib's json.dumps makes them.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def ping_idle_connections(engine: AsyncEngine, after_idle_s: float) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from ezone_kit import db
+from ezone_kit import db, telemetry
 from ezone_kit.settings import KitSettings
-from ezone_kit.telemetry import instrument_engine, setup_tracing, tracer
+from ezone_kit.telemetry import instrument_engine, receive_spans, setup_tracing, tracer
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -22,7 +22,7 @@ from tests.integration.test_metrics import points
 def spans():
     setup_tracing("ezone-test", KitSettings())
     exporter = InMemorySpanExporter()
-    trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))
+    receive_spans(SimpleSpanProcessor(exporter))
     yield exporter
     exporter.shutdown()
 
@@ -52,6 +52,22 @@ async def test_each_statement_is_a_client_span_of_the_request_named_by_its_opera
     assert ok.attributes["db.system"] == "postgresql" and ok.attributes["db.name"] == database
     assert ok.attributes["db.statement"] == "SELECT 1" and ok.attributes["net.peer.name"] == engine.url.query["host"]
     assert "no_such_table" in failed.status.description
+
+
+async def test_statements_make_no_spans_until_something_receives_spans(engine, monkeypatch):
+    setup_tracing("ezone-test", KitSettings())
+    monkeypatch.setattr(telemetry, "_spans_received", False)  # as in a service that exports nothing
+    watching = InMemorySpanExporter()
+    trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(watching))  # unknown to the kit
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    assert [s for s in watching.get_finished_spans() if s.kind == SpanKind.CLIENT] == []
+
+    receive_spans(SimpleSpanProcessor(InMemorySpanExporter()))
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 2"))
+    assert [s.attributes["db.statement"] for s in watching.get_finished_spans() if s.kind == SpanKind.CLIENT] == ["SELECT 2"]
+    watching.shutdown()
 
 
 async def test_the_pools_connections_in_use_and_idle_are_reported(engine, metric_reader):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from opentelemetry import trace
+from ezone_kit.telemetry import receive_spans
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -16,7 +16,7 @@ from tests.helpers import DUGGAN, register_zone, scalar, wait_for_count
 @pytest.fixture
 def spans(zone_stack):
     exporter = InMemorySpanExporter()
-    trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))
+    receive_spans(SimpleSpanProcessor(exporter))
     yield exporter
     exporter.shutdown()
 
