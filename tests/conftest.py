@@ -42,9 +42,10 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
     instance.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def metric_reader() -> InMemoryMetricReader:
-    """Installed before any service starts, so the kit keeps this provider and tests can read its metrics."""
+    """Installed before any service starts, whichever test runs first, so the kit keeps this provider and tests can
+    read its metrics."""
     reader = InMemoryMetricReader()
     metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
     return reader
