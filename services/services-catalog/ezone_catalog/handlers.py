@@ -48,9 +48,15 @@ async def on_plan_approved(ctx: HandlerContext) -> None:
 
 
 async def on_review_completed(ctx: HandlerContext) -> None:
-    """Kept per school, year and subject (the newest version wins): partner evidence and recommendations read it."""
+    """Kept per school, year and subject (the newest version wins): partner evidence and recommendations read it.
+    Kept too for a school not projected yet — schools and reviews come on different topics, so a consumer catching
+    up can see the review first; readers show it once the school is known. One naming another zone's school
+    changes nothing."""
     review: ReviewCompleted = ctx.event
-    if not await _known(ctx, review.zone_id, review.school_id, f"review {review.review_id}"):
+    zone = await ctx.session.scalar(select(schools.c.zone_id).where(schools.c.id == review.school_id))
+    if zone is not None and zone != review.zone_id:
+        _log.warning("review %s names school %s of zone %s as zone %s's; ignored", review.review_id, review.school_id,
+                     zone, review.zone_id)
         return
     everyone = next((m for m in review.metrics if m.subgroup == Subgroup.ALL_STUDENTS and not m.suppressed), None)
     values = {

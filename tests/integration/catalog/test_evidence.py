@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
+from ezone_schemas import SchoolRegistered
 from ezone_schemas.results import GoalFinding, IntegrityFlag
 
-from tests.integration.catalog.support import CatalogZone, assert_problem, catalog_zone, review
+from tests.events import publish_as
+from tests.integration.catalog.support import CatalogZone, assert_problem, catalog_zone, consumed_by_catalog, review
 
 BEFORE, ENGAGED, LATEST = "2023-24", "2024-25", "2025-26"
 
@@ -91,11 +94,25 @@ async def test_evidence_follows_the_newest_review_version_and_ignores_repeats_an
                              s=zone.school_id, y=ENGAGED) == 2
 
 
-async def test_a_review_of_a_school_the_zone_does_not_have_is_ignored(zone_stack, zone_id):
+async def test_a_review_naming_another_zones_school_is_ignored(zone_stack, zone_id):
     zone = await catalog_zone(zone_stack, zone_id)
-    await zone.post_reviews(review(f"{zone_id}-x", zone.school_id, ENGAGED, "MATH", "meeting", proficiency=50.0),
-                            review(zone_id, str(uuid.uuid4()), ENGAGED, "MATH", "meeting", proficiency=50.0))
+    await zone.post_reviews(review(f"{zone_id}-x", zone.school_id, ENGAGED, "MATH", "meeting", proficiency=50.0))
     assert await zone.scalar("SELECT count(*) FROM catalog.review_facts WHERE zone_id LIKE :z", z=f"{zone_id}%") == 0
+
+
+async def test_a_review_that_arrives_before_its_school_counts_once_the_school_is_known(zone_stack, zone_id):
+    # Schools come on the plans topic, reviews on the results topic: a consumer catching up can see the review first.
+    zone = await catalog_zone(zone_stack, zone_id)
+    early = str(uuid.uuid4())
+    await zone.post_reviews(*off_track_in_math(zone_id, early))
+    assert_problem(await zone.request("GET", f"/schools/{early}/recommendations", zone.staff()), 404)
+
+    registered = SchoolRegistered(zone_id=zone_id, school_id=early, code="09999001", name="Early Middle", grade_span="6-8",
+                                  enrollment=300, registered_at=datetime.now(UTC))
+    await consumed_by_catalog(zone_stack, await publish_as(zone_stack, registered, source="/ezone/plans"))
+
+    shown = (await zone.request("GET", f"/schools/{early}/recommendations", zone.staff())).json()
+    assert (shown["school_year"], shown["status"]) == (LATEST, "off_track")
 
 
 def off_track_in_math(zone_id: str, school_id: str) -> list:

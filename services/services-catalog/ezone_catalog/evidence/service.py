@@ -64,9 +64,10 @@ class ZoneRecord:
     @classmethod
     async def load(cls, session: AsyncSession, zone_id: str) -> ZoneRecord:
         names = dict((await session.execute(select(schools.c.id, schools.c.name).where(schools.c.zone_id == zone_id))).all())
-        facts = {
+        facts = {  # of the zone's known schools: a review may arrive before its school does
             (fact.school_id, fact.school_year, fact.subject): Figures(fact.proficiency_rate, fact.median_growth_percentile)
             for fact in (await session.execute(select(ReviewFact).where(ReviewFact.zone_id == zone_id))).scalars()
+            if fact.school_id in names
         }
         by_partner: dict[uuid.UUID, set[Engagement]] = defaultdict(set)
         by_service: dict[uuid.UUID, set[Engagement]] = defaultdict(set)
@@ -135,8 +136,8 @@ async def zone_evidence(session: AsyncSession, viewer: Principal, zone_id: str) 
     return [evidence for evidence, _ in found]
 
 
-async def _latest_reviews(session: AsyncSession, school_id: uuid.UUID) -> tuple[str | None, list[SubjectReview]]:
-    facts = (await session.execute(select(ReviewFact).where(ReviewFact.school_id == school_id)
+async def _latest_reviews(session: AsyncSession, zone_id: str, school_id: uuid.UUID) -> tuple[str | None, list[SubjectReview]]:
+    facts = (await session.execute(select(ReviewFact).where(ReviewFact.zone_id == zone_id, ReviewFact.school_id == school_id)
                                    .order_by(ReviewFact.school_year.desc(), ReviewFact.subject))).scalars().all()
     if not facts:
         return None, []
@@ -151,7 +152,7 @@ async def _latest_reviews(session: AsyncSession, school_id: uuid.UUID) -> tuple[
 async def recommendations(session: AsyncSession, viewer: Principal, zone_id: str, school_id: uuid.UUID) -> RecommendationsView:
     school = await school_in_zone(session, zone_id, school_id)
     tier = await school_tier(session, school["id"])
-    school_year, reviews = await _latest_reviews(session, school["id"])
+    school_year, reviews = await _latest_reviews(session, zone_id, school["id"])
     status = overall_status(reviews)
     answer = RecommendationsView(school_id=school["id"], school_year=school_year, status=status, tier=tier, needs=[],
                                  recommendations=[], note=None)
