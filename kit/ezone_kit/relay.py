@@ -32,6 +32,11 @@ DEPTH_EVERY_S = 1.0  # the depth gauge is read every few seconds at most; counti
 HELD_ELSEWHERE_RETRY_S = 0.02
 
 
+def relay_application_name(schema: str) -> str:
+    """How the relay's connection shows in pg_stat_activity."""
+    return f"ezone-relay-{schema}"
+
+
 class OutboxRelay:
     def __init__(
         self, engine: AsyncEngine, schema: str, publisher: Publisher, settings: KitSettings, metrics: PlatformMetrics | None = None
@@ -71,7 +76,8 @@ class OutboxRelay:
         Plain asyncpg, as the listener always was: a pass through the engine cost ~0.5 ms more of CPU, and a relay
         makes a pass for nearly every committed change."""
         if self._connection is None or self._connection.is_closed():
-            self._connection = await asyncpg.connect(asyncpg_dsn(self._settings.database_url))
+            self._connection = await asyncpg.connect(asyncpg_dsn(self._settings.database_url),
+                                                     server_settings={"application_name": relay_application_name(self._schema)})
             await self._connection.add_listener(outbox_notify_channel(self._schema), self._on_notify)
         return self._connection
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from ezone_kit.bus import ensure_topics
 from ezone_kit.devkeys import mint_token
+from ezone_kit.relay import relay_application_name
 
 from ezone.services import all_topics
 from ezone.stack import EmbeddedBroker, free_port, wait_for
@@ -57,6 +58,25 @@ async def test_broker_down_during_posts_every_post_succeeds_and_every_event_arri
             await wait_for_count(
                 stack, f"SELECT count(*) FROM {schema}.schools WHERE zone_id = :z", len(SCHOOLS), timeout_s=60, z=zone_id
             )
+        assert await scalar(stack, "SELECT count(*) FROM plans.outbox WHERE sent_at IS NULL") == 0
+
+
+async def test_relay_losing_its_database_connection_reconnects_and_publishes_what_comes_next(postgres, broker, key_dir, zone_id):
+    database_url = await new_database(postgres)
+    async with running_stack(database_url, broker.bootstrap_servers, key_dir) as stack:
+        admin = stack.auth("admin", zone_id)
+        assert (await stack.clients["plans"].post("/zones", json={"id": zone_id, "name": "Z", "district": "D"},
+                                                  headers=admin)).status_code == 201
+        await wait_for_count(stack, "SELECT count(*) FROM plans.outbox WHERE sent_at IS NULL", 0)
+
+        terminated = await scalar(stack, "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                         "WHERE application_name = :name", name=relay_application_name("plans"))
+        assert terminated == 1
+
+        for school in SCHOOLS:
+            response = await stack.clients["plans"].post(f"/zones/{zone_id}/schools", json=school, headers=admin)
+            assert response.status_code == 201, response.text
+        await wait_for_count(stack, "SELECT count(*) FROM results.schools WHERE zone_id = :z", len(SCHOOLS), z=zone_id)
         assert await scalar(stack, "SELECT count(*) FROM plans.outbox WHERE sent_at IS NULL") == 0
 
 
