@@ -69,8 +69,9 @@ async def test_relay_losing_its_database_connection_reconnects_and_publishes_wha
                                                   headers=admin)).status_code == 201
         await wait_for_count(stack, "SELECT count(*) FROM plans.outbox WHERE sent_at IS NULL", 0)
 
-        terminated = await scalar(stack, "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                         "WHERE application_name = :name", name=relay_application_name("plans"))
+        terminated = await scalar(
+            stack, "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+                   " WHERE application_name = :name AND datname = current_database()", name=relay_application_name("plans"))
         assert terminated == 1
 
         for school in SCHOOLS:
