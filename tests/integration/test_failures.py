@@ -61,9 +61,11 @@ async def test_broker_down_during_posts_every_post_succeeds_and_every_event_arri
         assert await scalar(stack, "SELECT count(*) FROM plans.outbox WHERE sent_at IS NULL") == 0
 
 
-async def test_relay_losing_its_database_connection_reconnects_and_publishes_what_comes_next(postgres, broker, key_dir, zone_id):
+async def test_relay_losing_its_database_connection_reconnects_and_publishes_what_comes_next(
+    postgres, own_broker, key_dir, zone_id
+):
     database_url = await new_database(postgres)
-    async with running_stack(database_url, broker.bootstrap_servers, key_dir) as stack:
+    async with running_stack(database_url, own_broker.bootstrap_servers, key_dir) as stack:
         admin = stack.auth("admin", zone_id)
         assert (await stack.clients["plans"].post("/zones", json={"id": zone_id, "name": "Z", "district": "D"},
                                                   headers=admin)).status_code == 201
