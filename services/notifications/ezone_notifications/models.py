@@ -99,6 +99,8 @@ alerts = Table(
     Column("superseded_at", DateTime(timezone=True)),
     Column("superseded_by_event", UUID(as_uuid=True)),
     Index("ix_alerts_inbox", "zone_id", "recipient", "seq"),
+    # Every inbox page counts the unread: few, where the member's history is many.
+    Index("ix_alerts_unread", "zone_id", "recipient", postgresql_where=text("read_at IS NULL AND superseded_at IS NULL")),
     Index("ix_alerts_thread", "zone_id", "thread", "thread_position", postgresql_where=text("thread IS NOT NULL")),
 )
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from ezone_kit.problems import Problem
-from sqlalchemy import and_, func, select, true, update
+from sqlalchemy import ARRAY, Text, and_, any_, bindparam, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import alerts
@@ -20,7 +21,7 @@ def not_found(zone_id: str, alert_id: uuid.UUID) -> Problem:
     return Problem(404, f"You have no alert {alert_id} in zone {zone_id!r}.")
 
 
-def _mine(zone_id: str, recipient: str) -> Any:
+def _mine(zone_id: Any, recipient: Any) -> Any:
     return and_(alerts.c.zone_id == zone_id, alerts.c.recipient == recipient)
 
 
@@ -33,32 +34,45 @@ _STATE_FILTERS = {
 }
 
 
+@functools.cache
+def _page_statement(state: AlertState, *, by_severity: bool, by_school: bool, by_source: bool, before: bool,
+                    after: bool) -> Any:
+    """One statement per combination of filters, built once: building the page's lateral join and its columns each
+    time was a tenth of the service's work for a client polling its inbox. The values are bound at execution."""
+    member = _mine(bindparam("zone_id"), bindparam("recipient"))
+    query = select(*_COLUMNS).where(member)
+    if state in _STATE_FILTERS:
+        query = query.where(_STATE_FILTERS[state])
+    if by_severity:
+        query = query.where(alerts.c.severity == any_(bindparam("severities", type_=ARRAY(Text))))
+    if by_school:
+        query = query.where(alerts.c.school_id == bindparam("school_id"))
+    if by_source:
+        query = query.where(alerts.c.source_type == bindparam("source_type"))
+    if before:
+        query = query.where(alerts.c.seq < bindparam("before_seq"))
+    if after:
+        query = query.where(alerts.c.seq > bindparam("after_seq"))
+    # The unread count and the page in one statement, and one row even when the page is empty (as most polls for
+    # newer alerts are): the count is joined to the page rather than asked for separately.
+    unread = select(func.count().label("unread")).select_from(alerts).where(
+        member, _STATE_FILTERS[AlertState.UNREAD]).subquery("unread")
+    found = query.order_by(alerts.c.seq.desc()).limit(bindparam("rows")).lateral("found")
+    return select(unread.c.unread, *found.c).select_from(unread.outerjoin(found, true())).order_by(found.c.seq.desc())
+
+
 async def page(
     session: AsyncSession, zone_id: str, recipient: str, *, state: AlertState, severities: list[str] | None,
     school_id: uuid.UUID | None, source_type: str | None, before_seq: int | None, after_seq: int | None,
     limit: int,
 ) -> AlertPage:
-    query = select(*_COLUMNS).where(_mine(zone_id, recipient))
-    if state in _STATE_FILTERS:
-        query = query.where(_STATE_FILTERS[state])
-    if severities:
-        query = query.where(alerts.c.severity.in_(severities))
-    if school_id is not None:
-        query = query.where(alerts.c.school_id == school_id)
-    if source_type is not None:
-        query = query.where(alerts.c.source_type == source_type)
-    if before_seq is not None:
-        query = query.where(alerts.c.seq < before_seq)
-    if after_seq is not None:
-        query = query.where(alerts.c.seq > after_seq)
-    # The unread count and the page in one statement, and one row even when the page is empty (as most polls for
-    # newer alerts are): the count is joined to the page rather than asked for separately.
-    unread = select(func.count().label("unread")).select_from(alerts).where(
-        _mine(zone_id, recipient), _STATE_FILTERS[AlertState.UNREAD]).subquery("unread")
-    found = query.order_by(alerts.c.seq.desc()).limit(limit + 1).lateral("found")
-    rows = (await session.execute(
-        select(unread.c.unread, *found.c).select_from(unread.outerjoin(found, true())).order_by(found.c.seq.desc())
-    )).mappings().all()
+    statement = _page_statement(state, by_severity=bool(severities), by_school=school_id is not None,
+                                by_source=source_type is not None, before=before_seq is not None,
+                                after=after_seq is not None)
+    rows = (await session.execute(statement, {
+        "zone_id": zone_id, "recipient": recipient, "severities": severities, "school_id": school_id,
+        "source_type": source_type, "before_seq": before_seq, "after_seq": after_seq, "rows": limit + 1,
+    })).mappings().all()
     unread_count = rows[0]["unread"]
     rows = [row for row in rows if row["id"] is not None]
     items = [AlertOut.model_validate(row) for row in rows[:limit]]
