@@ -127,14 +127,14 @@ def create_engine(settings: KitSettings) -> AsyncEngine:
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         # Every event's payload and every JSON column goes through these: orjson is several times the stdlib's speed.
-        json_serializer=_json_text,
+        json_serializer=json_text,
         json_deserializer=orjson.loads,
     )
     ping_idle_connections(engine, PING_AFTER_IDLE_S)
     return engine
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
     # Non-string keys become strings, as the stdlib's json.dumps makes them.
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 

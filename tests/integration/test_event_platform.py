@@ -158,7 +158,7 @@ async def test_two_relays_running_publish_every_event_once_and_in_order_per_scho
     for row in rows:
         row["topic"] = topic
     async with engine.begin() as conn:
-        await conn.execute(outbox.table.insert(), rows)
+        await outbox.insert_rows(conn, rows)  # one statement: its rows must keep their order
 
     settings = kit_env["settings"].model_copy(update={"ezone_relay_batch_size": 37})
     publishers = [Publisher(settings), Publisher(settings)]

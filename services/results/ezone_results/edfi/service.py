@@ -29,7 +29,7 @@ from ezone_schemas import ResultsPosted
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic_core import to_json, to_jsonable_python
-from sqlalchemy import Select, Table, func, insert, select, text, update
+from sqlalchemy import Select, Table, func, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -262,7 +262,7 @@ class EdFi:
                         # Nothing to do; the school is the one its caller was found to act for.
                         outcomes[place] = Upserted(row.id, created=False)
                 if created:
-                    await conn.execute(insert(outbox), _results_posted_rows(self.kit, created, batch_id))
+                    await self.kit.outbox.insert_rows(conn, _results_posted_rows(self.kit, created, batch_id))
         except DBAPIError as exc:
             # E.g. a deadlock with a group of another process: each record is then written on its own.
             _log.warning("An Ed-Fi group of %d records failed (%s); each takes the locking path on its own.", len(group),
