@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from ezone_results.review import queries
 from sqlalchemy import text
 
 
-async def test_schools_below_other_schools_equal_and_all_schools_are_counted_per_subgroup_with_ties(zone_stack):
+# A few schools asked about are counted per subgroup, many are ranked in one window: both give the same standings.
+@pytest.mark.parametrize("padding", [0, queries.COUNTED_PERCENTILES_MAX_CODES], ids=["counted", "ranked"])
+async def test_schools_below_other_schools_equal_and_all_schools_are_counted_per_subgroup_with_ties(zone_stack, padding):
     kit = zone_stack.kits["results"]
     year = f"T-{uuid.uuid4().hex[:8]}"  # a school year no other test writes: the aggregates are state-wide
     scores = {"A": 500, "B": 510, "C": 510, "D": 520, "E": None, queries.STATE_TOTAL_CODE: 505}
@@ -19,7 +22,8 @@ async def test_schools_below_other_schools_equal_and_all_schools_are_counted_per
             [{"code": f"{year}-{code}" if code != queries.STATE_TOTAL_CODE else code, "year": year, "subgroup": subgroup,
               "score": score if subgroup == "all_students" else 600}
              for code, score in scores.items() for subgroup in ("all_students", "ell")])
-        counts = await queries.percentile_counts(session, {(year, "MATH")}, [f"{year}-{code}" for code in "ABCDE"])
+        unknown = [f"{year}-absent-{n}" for n in range(padding)]  # codes with no aggregates: they only add to the count
+        counts = await queries.percentile_counts(session, {(year, "MATH")}, [f"{year}-{code}" for code in "ABCDE"] + unknown)
     # (schools below, other schools equal, schools): the statewide row and a school without an average are no school
     # to compare with.
     assert {(code.rsplit("-", 1)[1], subgroup): found for (code, _, _, subgroup), found in counts.items()} == {
