@@ -71,6 +71,8 @@ class Outbox:
 class AuditLog:
     def __init__(self, metadata: MetaData) -> None:
         self.table = metadata.tables[f"{metadata.schema}.audit_log"]
+        # Built once, the values bound at execution: `.values(...)` made a new statement, and its cache key, each time.
+        self._insert = insert(self.table)
 
     async def record(
         self,
@@ -86,18 +88,19 @@ class AuditLog:
         after: dict[str, Any] | None = None,
     ) -> None:
         await session.execute(
-            insert(self.table).values(
-                actor=actor.subject,
-                actor_role=actor.role,
-                zone_id=zone_id,
-                school_id=school_id,
-                action=action,
-                entity=entity,
-                entity_id=entity_id,
-                before=before,
-                after=after,
-                trace_id=current_trace_id(),
-            )
+            self._insert,
+            {
+                "actor": actor.subject,
+                "actor_role": actor.role,
+                "zone_id": zone_id,
+                "school_id": school_id,
+                "action": action,
+                "entity": entity,
+                "entity_id": entity_id,
+                "before": before,
+                "after": after,
+                "trace_id": current_trace_id(),
+            },
         )
 
 

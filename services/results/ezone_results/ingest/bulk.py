@@ -19,12 +19,13 @@ record and the events, or not at all.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, Table, text
+from sqlalchemy import String, Table, TextClause, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -132,6 +133,7 @@ async def upsert_rows(session: AsyncSession, target: Target, zone_id: str, batch
     insert fails on the natural key, is rolled back to its savepoint, and the upsert does the work."""
     params = {"zone_id": zone_id, "batch_id": batch_id, "rows": rows.document.decode()}
     source = _json_rows(target, "rows")
+    insert_statement, upsert_statement = _json_batch_statements(target)
     # Savepoints of the connection, not the session: the session's would flush first, writing the caller's pending
     # rows (a JSON batch's ingest_batches row) before they are complete, then updating them.
     connection = await session.connection()
@@ -142,19 +144,18 @@ async def upsert_rows(session: AsyncSession, target: Target, zone_id: str, batch
     if not await _any_stored(session, target, zone_id, rows.sample):
         try:
             async with connection.begin_nested():
-                await connection.execute(text(_insert_statement(target, source)), params)
+                await connection.execute(insert_statement, params)
         except IntegrityError as exc:
             if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
                 raise
         else:
             changes = [_change(target, group, inserted, 0) for group, inserted in rows.groups.items()]
             return UpsertCounts(len(rows.numbers), len(rows.numbers), 0, tuple(sorted(changes, key=_by_group)))
-    statement = text(_upsert_statement(target, source))
     if schools is None:
-        counts, _ = _counts(target, len(rows.numbers), await session.execute(statement, params))
+        counts, _ = _counts(target, len(rows.numbers), await session.execute(upsert_statement, params))
         return counts
     savepoint = await connection.begin_nested()
-    counts, corrected_from = _counts(target, len(rows.numbers), await connection.execute(statement, params))
+    counts, corrected_from = _counts(target, len(rows.numbers), await connection.execute(upsert_statement, params))
     if not corrected_from <= set(schools):
         await savepoint.rollback()
         held = await session.execute(
@@ -170,13 +171,25 @@ async def _any_stored(session: AsyncSession, target: Target, zone_id: str, sampl
     """Whether a row with the natural key of one of the sample rows is stored."""
     # A subquery per sample row, so each is a lookup in the natural key's index: as a join, the planner may hash the
     # zone's whole table when its statistics are older than its rows.
-    found = await session.execute(
-        text(f"SELECT coalesce(bool_or(EXISTS (SELECT FROM {_qualified(target.table)} t"
-             f" WHERE t.zone_id = :zone_id AND {_same_key(target)})), false) FROM {_json_rows(target, 'sample')} s"),
-        {"zone_id": zone_id, "sample": sample.decode()})
+    found = await session.execute(_any_stored_statement(target), {"zone_id": zone_id, "sample": sample.decode()})
     return found.scalar_one()
 
 
+# A JSON batch's statements are the same text for every batch of a target: built, and their text parsed, once.
+@functools.cache
+def _any_stored_statement(target: Target) -> TextClause:
+    return text(f"SELECT coalesce(bool_or(EXISTS (SELECT FROM {_qualified(target.table)} t"
+                f" WHERE t.zone_id = :zone_id AND {_same_key(target)})), false) FROM {_json_rows(target, 'sample')} s")
+
+
+@functools.cache
+def _json_batch_statements(target: Target) -> tuple[TextClause, TextClause]:
+    """(insert, upsert) of a JSON batch's rows."""
+    source = _json_rows(target, "rows")
+    return text(_insert_statement(target, source)), text(_upsert_statement(target, source))
+
+
+@functools.cache
 def _json_rows(target: Target, parameter: str) -> str:
     """The rows of a JSON document (the parameter) as a relation of the target's columns, and each row's position
     (from 1)."""
