@@ -64,7 +64,6 @@ def service_metadata(schema: str) -> MetaData:
         Column("last_error", Text),
         Index("ix_outbox_unsent", "seq", postgresql_where=text("sent_at IS NULL")),
         Index("ix_outbox_created_at", "created_at"),
-        Index("ix_outbox_unsent_key", "key", "seq", postgresql_where=text("sent_at IS NULL")),
         info=KIT_MANAGED,
     )
     Table(

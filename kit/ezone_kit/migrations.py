@@ -51,7 +51,8 @@ def drop_idempotency_keys_v1(op, schema: str) -> None:  # noqa: ANN001
 
 
 def create_outbox_key_index_v1(op, schema: str) -> None:  # noqa: ANN001
-    """The relay asks per key for the oldest unsent row: an index over exactly those rows."""
+    """The relay's ordering check once asked per key for the oldest unsent row: an index over exactly those rows.
+    Dropped again by each service's later migration (`drop_outbox_key_index_v1`); kept for the steps in between."""
     op.execute(f"CREATE INDEX IF NOT EXISTS ix_outbox_unsent_key ON {schema}.outbox (key, seq) WHERE sent_at IS NULL")
 
 

@@ -57,10 +57,15 @@ class OutboxRelay:
                        traceparent, tracestate
                 FROM {schema}.outbox WHERE sent_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED
             ), held_elsewhere AS (
-                -- An unsent row older than our first of a key is not ours: another relay holds it.
-                SELECT k.key FROM (SELECT key, min(seq) AS first_seq FROM claimed GROUP BY key) k
-                WHERE EXISTS (SELECT FROM {schema}.outbox o
-                              WHERE o.sent_at IS NULL AND o.key = k.key AND o.seq < k.first_seq)
+                -- A key is another relay's while an unsent row of it older than our first is locked elsewhere. Such
+                -- rows lie below our newest, in one range of the unsent index: about a batch of rows to read, with
+                -- no plan per key to choose (stale statistics once made that a scan of every unsent row per key).
+                SELECT key FROM (
+                    SELECT key, seq, true AS ours FROM claimed
+                    UNION ALL
+                    SELECT key, seq, false FROM {schema}.outbox
+                    WHERE sent_at IS NULL AND seq < (SELECT max(seq) FROM claimed)
+                ) below GROUP BY key HAVING min(seq) < min(seq) FILTER (WHERE ours)
             )
             SELECT c.*, c.key IN (SELECT key FROM held_elsewhere) AS held_elsewhere
             FROM claimed c ORDER BY c.seq"""

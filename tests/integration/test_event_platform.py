@@ -202,6 +202,37 @@ async def test_two_relays_running_publish_every_event_once_and_in_order_per_scho
     assert all(rounds == sorted(rounds) for rounds in rounds_by_school.values()), "a school's events were reordered"
 
 
+async def test_relay_holds_back_a_school_whose_older_event_another_relay_holds_and_publishes_the_rest(kit_env):
+    topic, engine = kit_env["topic"], kit_env["engine"]
+    outbox = Outbox(kit_env["metadata"], "/test")
+    # In order: A's first, B's first, A's second, C's first, C's second, D's first.
+    rows = outbox.rows([school_event(code) for code in ("A", "B", "A", "C", "C", "D")])
+    for row in rows:
+        row["topic"] = topic
+    async with engine.begin() as conn:
+        await outbox.insert_rows(conn, rows)
+    # Another relay holds A's first event and C's second: A's second must wait, C's first is older than what it holds.
+    held_elsewhere = [rows[0]["id"], rows[4]["id"]]
+
+    async def unsent() -> list[uuid.UUID]:
+        async with engine.connect() as conn:
+            return list((await conn.execute(text(f"SELECT id FROM {SCHEMA}.outbox WHERE sent_at IS NULL ORDER BY seq"))).scalars())
+
+    relay = OutboxRelay(engine, SCHEMA, kit_env["publisher"], kit_env["settings"])
+    try:
+        async with engine.connect() as other_relay:
+            async with other_relay.begin():
+                await other_relay.execute(text(f"SELECT FROM {SCHEMA}.outbox WHERE id = ANY(:ids) FOR UPDATE"),
+                                          {"ids": held_elsewhere})
+                assert await relay.publish_batch() == 3  # B's, C's first and D's
+                assert await unsent() == [rows[0]["id"], rows[2]["id"], rows[4]["id"]]
+                assert relay._held_elsewhere, "the relay should look again soon for the school it left"
+        assert await relay.publish_batch() == 3
+        assert await unsent() == []
+    finally:
+        await relay._close_connection()
+
+
 async def test_relay_deletes_sent_events_after_the_retention_period_and_keeps_the_rest(kit_env):
     engine, outbox = kit_env["engine"], Outbox(kit_env["metadata"], "/test")
     rows = outbox.rows([school_event(code) for code in ("OLD", "RECENT", "UNSENT")])
