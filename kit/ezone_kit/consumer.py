@@ -71,6 +71,9 @@ class ConsumerSpec:
     name: str  # the group id suffix; the group is `ezone.<service>.<name>`
     topics: tuple[str, ...]
     handlers: dict[type[Event], Handler]
+    # Nobody waits on its effects as they happen (no alert, no page): it fetches with the background wait, in fewer,
+    # larger batches, where a broker holds each fetch for its wait (the embedded one does).
+    background: bool = False
 
     def group(self, service: str) -> str:
         return f"ezone.{service}.{self.name}"
@@ -151,7 +154,8 @@ class ConsumerWorker:
             auto_offset_reset="earliest",
             session_timeout_ms=settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            fetch_max_wait_ms=settings.kafka_background_fetch_max_wait_ms if self.spec.background
+            else settings.kafka_fetch_max_wait_ms,
             max_poll_interval_ms=300_000,
             request_timeout_ms=max(40_000, settings.kafka_session_timeout_ms + 5_000),
         )

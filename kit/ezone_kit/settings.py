@@ -27,8 +27,12 @@ class KitSettings(BaseSettings):
     kafka_heartbeat_interval_ms: int = Field(1_000, ge=100)
     # Apache Kafka answers a waiting fetch as soon as data arrives: the wait costs no latency there, it only sets how
     # often an idle consumer asks (500 is Kafka's own default). The embedded Tansu broker answers within about half
-    # the wait whether or not data arrived, so `make up` and the tests set 20 ms there (see ezone/local.py).
+    # the wait whether or not data arrived, so `make up` and the tests set 20 ms there (see ezone/local.py) for the
+    # prompt consumers only: background ones keep 500, since each fetch that returns records costs Tansu more the more
+    # records the topic holds, and nobody waits on their hop.
     kafka_fetch_max_wait_ms: int = Field(500, ge=0, description="How long a fetch waits for data: latency vs. load.")
+    kafka_background_fetch_max_wait_ms: int = Field(
+        500, ge=0, description="The same for background consumers, whose events nobody waits on as they happen.")
     kafka_linger_ms: int = Field(0, ge=0, description="Producer batching delay: latency vs. throughput.")
     kafka_topic_partitions: int = Field(4, ge=1)
     kafka_replication_factor: int = Field(1, ge=1)

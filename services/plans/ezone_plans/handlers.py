@@ -9,6 +9,7 @@ consumers = [
     ConsumerSpec(
         name="events",
         topics=(topics.RESULTS, topics.CATALOG),
+        background=True,  # a tier change reaches the board through the notifications consumer, which is prompt
         handlers={ReviewCompleted: on_review_completed, PartnerVettingChanged: on_partner_vetting_changed},
     ),
 ]

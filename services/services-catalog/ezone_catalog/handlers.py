@@ -102,6 +102,7 @@ consumers = [
     ConsumerSpec(
         name="events",
         topics=(topics.PLANS, topics.RESULTS),
+        background=True,
         handlers={
             **school_directory_handlers(schools),
             PlanApproved: on_plan_approved,
