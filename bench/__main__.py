@@ -4,6 +4,7 @@ print a table and write bench/out/<name>.json for each."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import asyncio
 import logging
 import signal
@@ -46,6 +47,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only", nargs="+", choices=list(BENCHMARKS), metavar="NAME", help=f"run only these: {', '.join(BENCHMARKS)}"
     )
+    parser.add_argument(
+        "--alert-rate", type=float, metavar="N",
+        help="alert_latency's second phase at N batches/s instead of the issue's 20, e.g. to see the headroom")
     return parser.parse_args(argv)
 
 
@@ -75,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     console.log(f"{mode} run of {', '.join(names)} on {machine['cpus']} x {machine['cpu_model']}")
     console.log("starting embedded PostgreSQL 18 and the Tansu broker")
     try:
-        with embedded_environment(QUICK if args.quick else FULL) as env:
+        sizes = QUICK if args.quick else FULL
+        if args.alert_rate is not None:
+            sizes = dataclasses.replace(sizes, alert_batches_per_s=args.alert_rate)
+        with embedded_environment(sizes) as env:
             results = asyncio.run(run_benchmarks(env, names, console))
     except KeyboardInterrupt:
         console.log("interrupted; PostgreSQL and the broker are stopped")
