@@ -1,4 +1,4 @@
-"""edfi_upserts: Ed-Fi single-record upserts (`POST /ed-fi/v3/ed-fi/studentAssessments`, one record per request)
+"""edfi_upserts: Ed-Fi single-record upserts (`POST /ed-fi/data/v3/ed-fi/studentAssessments`, one record per request)
 with CONCURRENCY requests in flight, through the in-process app (httpx.ASGITransport) and through a real uvicorn on
 127.0.0.1 (the service in its own processes, as deployed), with one worker process and with two: new
 records, then the same records again. Each round also reports the CPU it cost per record: the service's
@@ -20,6 +20,7 @@ from rich.progress import Progress
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ezone_results.edfi import mcas
 from tests.results_data import iter_student_results
 from tests.stack import new_database
 
@@ -29,11 +30,10 @@ from .results_common import auth, is_quick, load_average, register_schools, resu
 
 # Requests in flight, each on its own keep-alive connection. An Ed-Fi bulk load (the Ed-Fi load tools, an SIS
 # syncing a district) keeps tens to hundreds of single-record requests in flight against one API; 128 is in
-# that range, and is what lets the service write concurrent requests' records together (group commit) as it
-# would under such a client. With 8, as this benchmark first used, a group has at most 8 records, so its
-# transaction and its results.posted events are shared by few.
+# that range.
 CONCURRENCY = 128
-PATH = "/ed-fi/v3/ed-fi/studentAssessments"
+DATA = "/ed-fi/data/v3/ed-fi"
+PATH = f"{DATA}/studentAssessments"
 GRADE_NAMES = {"6": "Sixth grade", "7": "Seventh grade", "8": "Eighth grade"}
 METHOD = "uri://ed-fi.org/AssessmentReportingMethodDescriptor#"
 
@@ -56,10 +56,18 @@ def edfi_body(row: dict, code: str) -> dict:
         ],
         "performanceLevels": [
             {"assessmentReportingMethodDescriptor": f"{METHOD}Proficiency level",
-             "performanceLevelDescriptor": f"uri://doe.mass.edu/PerformanceLevelDescriptor#{row['performance_level']}",
-             "performanceLevelMet": row["proficient"]},
+             "performanceLevelDescriptor": f"{mcas.LEVEL_NAMESPACE}#{row['performance_level']} Expectations"},
         ],
     }
+
+
+async def describe_mcas(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    """What a vendor posts before its students' results: MCAS's achievement levels and assessments."""
+    for resource, documents in (("performanceLevelDescriptors", mcas.level_descriptors()),
+                                ("assessments", mcas.assessments())):
+        for document in documents:
+            response = await client.post(f"http://results{DATA}/{resource}", json=document, headers=headers)
+            response.raise_for_status()
 
 
 def bodies(schools: list, codes: list[str], count: int, seed: int) -> list[bytes]:
@@ -231,6 +239,8 @@ async def run(env: BenchEnvironment, progress: Progress) -> list[BenchResult]:
     async with results_app(env, database_url) as (client, kit):
         for zone in zones.values():
             schools_by_zone[zone] = await register_schools(kit.engine, zone, n_schools)
+        for zone in zones.values():
+            await describe_mcas(client, auth(env, zone))
         headers = {**auth(env, zones["asgi"]), "Content-Type": "application/json"}
 
         async def post_asgi(body: bytes) -> int:

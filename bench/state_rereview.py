@@ -38,7 +38,7 @@ LOAD = [
     """INSERT INTO results.student_results (zone_id, school_id, student_id, assessment_namespace,
          assessment_identifier, subject, grade, school_year, administration_date, scale_score, proficient, growth_percentile,
          not_tested_reason, subgroups, batch_id)
-       SELECT :zone, md5('s'||i)::uuid, i||'-'||j, 'ns', 'MATH-'||(3 + j % 6), 'MATH', (3 + j % 6)::text, y,
+       SELECT :zone, md5('s'||i)::uuid, i||'-'||j, 'uri://doe.mass.edu/mcas', 'MCAS-G'||(3 + j % 6)||'-MATH', 'MATH', (3 + j % 6)::text, y,
               '2024-05-10', CASE WHEN r < 0.03 THEN NULL ELSE round((440 + 120 * random())::numeric, 2) END,
               CASE WHEN r < 0.03 THEN NULL ELSE random() < 0.45 END,
               CASE WHEN r < 0.03 THEN NULL ELSE round((1 + 98 * random())::numeric, 0) END,

@@ -15,7 +15,20 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ezone_schemas.vocabulary import MCAS_NAMESPACE
+
 DEMO_ZONE = {"id": "springfield", "name": "Springfield Empowerment Zone Partnership", "district": "Springfield Public Schools"}
+
+# What the demo zone changes in a new zone's policy: MCAS, and nothing else, counts for accountability — its results
+# by the MCAS namespace (JSON, CSV and Ed-Fi rows alike: `MCAS-G7-MATH`, ...), proficient when Meeting or Exceeding
+# Expectations (as DESE writes the levels, and as SIS exports shorten them). A retake replaces the earlier attempt.
+DEMO_POLICY = {
+    "accountability_assessments": [{
+        "namespace": MCAS_NAMESPACE,
+        "proficient_levels": ["Meeting Expectations", "Exceeding Expectations", "Meeting", "Exceeding"],
+    }],
+    "result_choice": "latest",
+}
 
 # MCAS school code → grade span: the zone's middle schools and Duggan Academy (6–12).
 DEMO_SCHOOL_SPANS = {

@@ -21,6 +21,7 @@ from ezone_kit.devkeys import ensure_dev_keys, mint_token
 from ezone_kit.migrations import upgrade
 from ezone_kit.relay import mark_for_replay
 from ezone_kit.settings import KitSettings
+from ezone_results.edfi import mcas
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from .demo import (
     DEMO_BOARD,
     DEMO_DISTRICT_SERVICES,
+    DEMO_POLICY,
     DEMO_SCHOOL_YEAR,
     DEMO_ZONE,
     all_students_files,
@@ -226,6 +228,10 @@ class LocalZone:
             task = progress.add_task("Loading the Springfield demo zone", total=steps)
             async with httpx.AsyncClient(base_url=plans, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
                 await _ok(client.post("/zones", json=DEMO_ZONE))
+                # The zone names its accountability assessments (MCAS); adopting the same policy again changes nothing.
+                policy = await _ok(client.get(f"/zones/{zone}/policy"))
+                await _ok(client.put(f"/zones/{zone}/policy", json={**policy.json()["document"], **DEMO_POLICY},
+                                     headers={"If-Match": policy.headers["etag"]}))
                 progress.advance(task)
                 for member in DEMO_BOARD:
                     await _ok(client.post(f"/zones/{zone}/board-members", json=board_member_request(member)))
@@ -256,13 +262,20 @@ class LocalZone:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       console=self.console) as progress:
             task = progress.add_task("Loading MCAS results (all schools in the state)", total=len(files))
-            async with httpx.AsyncClient(base_url=results, headers={"Authorization": f"Bearer {token}",
-                                                                    "Content-Type": "text/csv"}, timeout=120) as client:
+            async with httpx.AsyncClient(base_url=results, headers={"Authorization": f"Bearer {token}"},
+                                         timeout=120) as client:
+                # What the state's vendor posts first: the assessments, whose scales check every result of theirs.
+                for resource, documents in (("performanceLevelDescriptors", mcas.level_descriptors()),
+                                            ("assessments", mcas.assessments())):
+                    for document in documents:
+                        await _ok(client.post(f"/ed-fi/data/v3/ed-fi/{resource}", json=document))
                 for path in files:
-                    await _ok(client.post("/state-aggregates/mcas", params=file_parameters(path), content=path.read_bytes()))
+                    await _ok(client.post("/state-aggregates/mcas", params=file_parameters(path), content=path.read_bytes(),
+                                          headers={"Content-Type": "text/csv"}))
                     progress.advance(task)
         years = ", ".join(file_parameters(path)["school_year"] for path in files)
-        self.console.print(f"MCAS results of {years}: the zone's schools are reviewed as they arrive")
+        self.console.print(f"MCAS described as Ed-Fi assessments ({len(mcas.assessments())}, with their scales and "
+                           f"achievement levels); results of {years}: the zone's schools are reviewed as they arrive")
 
     async def _demo_catalog(self) -> None:
         """District services and partners, through the catalog's API as district staff; every step is idempotent."""

@@ -20,6 +20,7 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .auth import JwksVerifier
+from .body_limit import RequestBodyLimit
 from .bus import Publisher
 from .consumer import ConsumerSpec, ConsumerWorker
 from .idempotency import IdempotencyKeys
@@ -186,6 +187,8 @@ def create_app(definition: ServiceDefinition, settings: KitSettings | None = Non
         telemetry={"operation_spans": False, "exclude": _probe},
     )
     install_problem_handlers(app)
+    # Outermost of the app's own middleware: an oversized body is refused before routing, authentication or a read.
+    app.add_middleware(RequestBodyLimit, max_bytes=settings.ezone_max_request_body_bytes)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process is up")
     async def healthz() -> dict[str, str]:

@@ -217,7 +217,8 @@ class SchoolTierChanged(Event):
 class ZonePolicyChanged(Event):
     ce_type = "org.ezone.plans.zone.policy_changed.v1"
     topic = topics.PLANS
-    summary = "A zone adopted a new policy version (thresholds, voting and tier rules); reviews use it from now on."
+    summary = ("A zone adopted a new policy version (thresholds, accountability assessments, voting and tier rules); "
+               "reviews use it from now on.")
 
     zone_id: str
     version: int

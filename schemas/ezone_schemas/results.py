@@ -41,6 +41,16 @@ class SubgroupMetrics(BaseModel):
     achievement_percentile: float | None = None
 
 
+class AssessmentCounted(BaseModel):
+    """An assessment whose results a review counted: the zone policy's `accountability_assessments` named it."""
+
+    namespace: str
+    assessment_identifier: str
+    assessment_category: str | None = Field(None, description="The Ed-Fi assessment's category, when known.")
+    students: int = Field(description="Students whose counted result (one per student) is of this assessment.")
+    tested: int = Field(description="Of them, those with a scale score or a performance level (the others: not-tested rows).")
+
+
 class GoalFinding(BaseModel):
     goal_id: UUID | None
     metric: Metric
@@ -77,3 +87,6 @@ class ReviewCompleted(Event):
     plan_version: int | None = None
     batch_ids: list[UUID] = Field(default_factory=list)
     completed_at: datetime
+    assessments: list[AssessmentCounted] = Field(
+        default_factory=list, description="The assessments whose student results the metrics counted (none: the "
+                                          "metrics are a state's school-level figures). No other result entered them.")

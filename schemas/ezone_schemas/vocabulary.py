@@ -6,6 +6,7 @@ Metric ranges follow MCAS: scaled scores run 440–560; growth and achievement p
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class Subject(StrEnum):
@@ -70,3 +71,50 @@ class VettingStatus(StrEnum):
     PROVISIONAL = "provisional"
     NOT_VETTED = "not_vetted"
     REVOKED = "revoked"
+
+
+class ResultChoice(StrEnum):
+    """How a review picks one result per student, subject and school year when several count for accountability
+    (zone policy `result_choice`). A result with a score or a performance level always beats a not-tested row;
+    remaining ties go to the higher scale score, then to the assessment's namespace and identifier (alphabetical),
+    so the choice never depends on the order the results arrived in."""
+
+    LATEST = "latest"  # the latest administration: a retake replaces the earlier attempt
+    EARLIEST = "earliest"  # the first attempt (retakes ignored)
+    HIGHEST_SCORE = "highest_score"  # the best attempt by scale score, then the latest
+
+
+# The MCAS family of assessments, as ezone's JSON and CSV rows name it (`MCAS-G7-MATH`, ...), and the MCAS
+# performance levels that count as proficient: since 2017 (as DESE writes them and as SIS exports shorten
+# them) and the legacy levels (Advanced, Proficient).
+MCAS_NAMESPACE = "uri://doe.mass.edu/mcas"
+MCAS_PROFICIENT_LEVELS = ("Exceeding Expectations", "Meeting Expectations", "Exceeding", "Meeting", "Advanced", "Proficient")
+# Ed-Fi AssessmentCategoryDescriptor code values of a state's summative (accountability) tests.
+STATE_SUMMATIVE_CATEGORIES = (
+    "State summative assessment 3-8 general", "State high school subject assessment",
+    "State high school course assessment", "State assessment",
+)
+
+
+def default_accountability_assessments() -> list[dict]:
+    """A new zone's accountability assessments: MCAS (by namespace: JSON, CSV and Ed-Fi rows alike) and any Ed-Fi
+    assessment a state summative category describes. Benchmarks, interims, college entrance exams (ACT, SAT), ...
+    never count unless the zone's policy names them."""
+    return [
+        {"namespace": MCAS_NAMESPACE, "proficient_levels": list(MCAS_PROFICIENT_LEVELS)},
+        *({"assessment_category": category} for category in STATE_SUMMATIVE_CATEGORIES),
+    ]
+
+
+GRADES = ("PK", "K", *(str(grade) for grade in range(1, 13)))
+
+
+def grade_as_named(value: Any) -> Any:
+    """`7`, `"07"` and `" k "` are grades 7 and K, as ezone names them; anything else is left for a check."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str):
+        value = value.strip().upper()
+        if value.isdecimal():
+            value = str(int(value))
+    return value

@@ -16,7 +16,14 @@ import psutil
 import pytest
 from ezone_kit.devkeys import mint_token
 
-from ezone.demo import DEMO_BOARD, DEMO_DISTRICT_SERVICES, DEMO_SCHOOL_SPANS, board_member_request, demo_partners
+from ezone.demo import (
+    DEMO_BOARD,
+    DEMO_DISTRICT_SERVICES,
+    DEMO_POLICY,
+    DEMO_SCHOOL_SPANS,
+    board_member_request,
+    demo_partners,
+)
 from ezone.local import DEMO_APPROVED_PLANS
 from ezone.services import SERVICES
 from ezone.stack import free_port, port_open
@@ -88,6 +95,12 @@ def assert_demo_governance(home: Path, port_base: int) -> None:
                                                                       (4, "state"), (5, "state"), (6, "state"), (7, "state")]
     awaiting = httpx.get(f"{plans}/plans", params={"status": "submitted"}, headers=chair).json()
     assert len(awaiting) == 10 - DEMO_APPROVED_PLANS
+    # The zone's policy names MCAS as its accountability assessment: version 2, adopted once however often `up` runs.
+    policy = httpx.get(f"{plans}/policy", headers=chair).json()
+    assert policy["version"] == 2
+    assert policy["document"]["accountability_assessments"] == [
+        {"assessment_identifier": None, "assessment_category": None, "subjects": None, "grades": None, **rule}
+        for rule in DEMO_POLICY["accountability_assessments"]]
 
 
 def test_ezone_up_serves_four_ready_services_with_the_demo_zone_and_ctrl_c_leaves_nothing_running(tmp_path):
@@ -120,7 +133,8 @@ def test_ezone_up_serves_four_ready_services_with_the_demo_zone_and_ctrl_c_leave
         while len(httpx.get(f"http://127.0.0.1:{port_base + 1}/zones/springfield/reviews/latest", headers=board).json()) < 10:
             assert time.monotonic() < deadline, "the demo schools were never reviewed against the MCAS files"
             time.sleep(0.2)
-        assert "MCAS results of 2016-17, 2017-18, 2018-19, 2020-21, 2021-22" in log.read_text()
+        assert "results of 2016-17, 2017-18, 2018-19, 2020-21, 2021-22" in log.read_text()
+        assert "MCAS described as Ed-Fi assessments (14" in log.read_text()
         assert f"http://127.0.0.1:{port_base + 3}/board/sign-in?token=" in log.read_text()
     finally:
         if process.poll() is None:

@@ -32,7 +32,7 @@ from ezone_results.review.engine import (
     target_in_force,
 )
 from ezone_results.review.policy import ReviewPolicy
-from ezone_results.review.schemas import SubgroupFigures
+from ezone_results.review.schemas import AssessmentCounted, SubgroupFigures
 from ezone_schemas.plans import GoalContract, InterimTarget
 from ezone_schemas.results import GoalFinding
 from ezone_schemas.vocabulary import Metric, ReviewStatus, Subgroup, Subject
@@ -82,8 +82,41 @@ def test_metrics_from_counts_are_rates_of_the_tested_and_of_the_expected():
     assert shown.model_dump(exclude={"subgroup"}) == {
         "n_tested": 38, "n_enrolled": 40, "suppressed": False, "proficiency_rate": 50.0, "average_scaled_score": 501.5,
         "median_growth_percentile": 52.0, "participation_rate": 95.0, "achievement_percentile": 63,
-        "source": "student_results", "participation_basis": "enrollments",
+        "source": "student_results", "participation_basis": "enrollments", "assessments": None,
     }
+
+
+def test_level_only_results_count_as_tested_but_the_average_needs_minimum_n_scores():
+    # 38 tested, of whom 6 have a scale score (the rest a performance level only): proficiency and participation
+    # are over all 38; an average of 6 scores is not shown, nor the percentile ranking it.
+    m = measures_from_counts(ALL, StudentCounts(n_students=40, n_enrolled=40, n_tested=38, n_scored=6, n_proficient=19,
+                                                average_scaled_score=501.5, median_growth_percentile=None,
+                                                n_not_tested_with_reason=1), enrollments_known=True)
+    shown = report(m, ALL, 10, percentile=63)
+    assert (shown.suppressed, shown.proficiency_rate, shown.participation_rate) == (False, 50.0, 95.0)
+    assert (shown.average_scaled_score, shown.achievement_percentile) == (None, None)
+    enough = report(measures_from_counts(ALL, counts(), enrollments_known=True), ALL, 10, percentile=63)
+    assert (enough.average_scaled_score, enough.achievement_percentile) == (501.5, 63)
+
+
+def test_the_review_names_the_assessments_it_counted_on_all_students():
+    counted = [AssessmentCounted(namespace="uri://doe.mass.edu/mcas", assessment_identifier="MCAS-G7-MATH",
+                                 students=40, tested=38)]
+    measures = {ALL: measures_from_counts(ALL, counts(), enrollments_known=True),
+                Subgroup.HIGH_NEEDS: measures_from_counts(Subgroup.HIGH_NEEDS, counts(), enrollments_known=True)}
+    result = assess(ReviewInputs(school_year="2024-25", subject=Subject.MATH, policy=POLICY, measures=measures,
+                                 assessments=counted))
+    by_subgroup = {m.subgroup: m for m in result.metrics}
+    assert by_subgroup[ALL].assessments == counted
+    assert by_subgroup[Subgroup.HIGH_NEEDS].assessments is None
+    # A review from a state's aggregates names none: its figures are the state's.
+    aggregate = {ALL: measures_from_aggregate(ALL, AggregateFigures(n_tested=40, proficiency_rate=50.0,
+                                                                    average_scaled_score=500.0,
+                                                                    median_growth_percentile=None,
+                                                                    participation_rate=None))}
+    from_state = assess(ReviewInputs(school_year="2024-25", subject=Subject.MATH, policy=POLICY, measures=aggregate,
+                                     assessments=counted))
+    assert from_state.metrics[0].assessments is None
 
 
 def test_without_enrollments_participation_is_over_result_rows_and_says_so():

@@ -95,6 +95,7 @@ class StudentResult(Base):
         UniqueConstraint("zone_id", "student_id", "assessment_namespace", "assessment_identifier", "school_year",
                          "administration_date", name="uq_student_results_natural_key"),
         Index("ix_student_results_school_year_subject", "school_id", "school_year", "subject"),
+        Index("ix_student_results_edfi_document", "edfi_document_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
@@ -104,7 +105,7 @@ class StudentResult(Base):
     assessment_namespace: Mapped[str] = mapped_column(Text)
     assessment_identifier: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
-    grade: Mapped[str] = mapped_column(Text)
+    grade: Mapped[str | None] = mapped_column(Text)  # an Ed-Fi result need not say its grade
     school_year: Mapped[str] = mapped_column(Text)
     administration_date: Mapped[date] = mapped_column(Date)
     scale_score: Mapped[Decimal | None] = mapped_column(Numeric(7, 2))
@@ -115,6 +116,10 @@ class StudentResult(Base):
     not_tested_reason: Mapped[str | None] = mapped_column(Text)
     subgroups: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     edfi_identifier: Mapped[str | None] = mapped_column(Text)
+    # The Ed-Fi assessment's category code value (e.g. `State summative assessment`), for Ed-Fi results.
+    assessment_category: Mapped[str | None] = mapped_column(Text)
+    # The Ed-Fi studentAssessment document this row was made from (edfi_documents.id), if any.
+    edfi_document_id: Mapped[uuid.UUID | None]
     batch_id: Mapped[uuid.UUID]
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -126,6 +131,7 @@ class Enrollment(Base):
     __table_args__ = (
         UniqueConstraint("zone_id", "student_id", "school_id", "entry_date", name="uq_enrollments_natural_key"),
         Index("ix_enrollments_school_year", "school_id", "school_year"),
+        Index("ix_enrollments_edfi_document", "edfi_document_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
@@ -137,6 +143,8 @@ class Enrollment(Base):
     entry_date: Mapped[date] = mapped_column(Date)
     exit_date: Mapped[date | None] = mapped_column(Date)
     subgroups: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    # The Ed-Fi studentSchoolAssociation document this row was made from (edfi_documents.id), if any.
+    edfi_document_id: Mapped[uuid.UUID | None]
     batch_id: Mapped[uuid.UUID]
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

@@ -169,3 +169,62 @@ async def test_two_admins_changing_the_same_version_at_once_adopt_exactly_one_ve
 
     assert sorted(r.status_code for r in responses) == [201, 412], [r.text for r in responses]
     assert [v["version"] for v in (await call(zone_stack, "GET", f"/zones/{zone_id}/policy/versions")).json()] == [2, 1]
+
+
+async def test_accountability_assessments_are_validated_entry_by_entry_and_a_bad_one_adopts_nothing(zone_stack, zone_id):
+    await register_zone(zone_stack, zone_id)
+    v1 = await current(zone_stack, zone_id)
+    defaults = v1.json()["document"]
+    # A new zone counts MCAS and Ed-Fi's state summative categories, by the latest administration.
+    assert defaults["accountability_assessments"][0]["namespace"] == "uri://doe.mass.edu/mcas"
+    assert "Meeting Expectations" in defaults["accountability_assessments"][0]["proficient_levels"]
+    assert {rule["assessment_category"] for rule in defaults["accountability_assessments"][1:]} >= {
+        "State summative assessment 3-8 general", "State high school subject assessment"}
+    assert defaults["result_choice"] == "latest"
+    before = await footprint(zone_stack, zone_id)
+    document = {**defaults, "subjects": ["ELA", "MATH"], "result_choice": "best_guess", "accountability_assessments": [
+        {"assessment_identifier": "MCAS-G7-MATH"},  # no namespace
+        {"namespace": "uri://doe.mass.edu/mcas", "assessment_category": "Benchmark test"},  # both
+        {"assessment_category": "Benchmark test", "grades": ["13"], "proficient_levels": [""]},
+        {"namespace": "uri://doe.mass.edu/mcas", "subjects": ["SCI"]},  # not a subject the zone tracks
+    ]}
+
+    response = await put_policy(zone_stack, zone_id, document, v1.headers["etag"])
+
+    body = assert_problem(response, 422)
+    reasons = {e["pointer"]: e["reason"] for e in body["errors"]}
+    assert set(reasons) == {
+        "/body/result_choice", "/body/accountability_assessments/0", "/body/accountability_assessments/1",
+        "/body/accountability_assessments/2/grades/0", "/body/accountability_assessments/2/proficient_levels/0",
+    }, body["errors"]
+    assert reasons["/body/accountability_assessments/0"] == "assessment_identifier needs the namespace that defines it"
+    assert reasons["/body/accountability_assessments/1"] == (
+        "name the assessments either by namespace or by assessment_category, not both")
+    assert reasons["/body/accountability_assessments/2/grades/0"] == "a grade is PK, K or 1 to 12"
+    assert await footprint(zone_stack, zone_id) == before
+    assert (await current(zone_stack, zone_id)).json()["version"] == 1
+
+    # Once each entry is well formed, the entries are checked together: against the tracked subjects, each other,
+    # and for at least one.
+    for rules, reason in [
+        ([{"namespace": "uri://doe.mass.edu/mcas", "subjects": ["SCI"]}],
+         "accountability_assessments[0].subjects names SCI, which the zone does not track (subjects)"),
+        ([{"assessment_category": "Benchmark test"}, {"assessment_category": " Benchmark test "}],
+         "accountability_assessments[1] names the same results as accountability_assessments[0]"),
+        ([], "name at least one assessment: with none, no student result would count for accountability"),
+    ]:
+        body = assert_problem(await put_policy(zone_stack, zone_id, {
+            **defaults, "subjects": ["ELA", "MATH"], "accountability_assessments": rules}, v1.headers["etag"]), 422)
+        assert [(e["pointer"], e["reason"]) for e in body["errors"]] == [("/body/accountability_assessments", reason)]
+    assert await footprint(zone_stack, zone_id) == before
+
+    # A valid change is adopted and announced whole.
+    mcas_only = [{"namespace": "uri://doe.mass.edu/mcas", "proficient_levels": ["Meeting Expectations", "Exceeding Expectations"],
+                  "grades": ["6", "7", "8"]}]
+    adopted = await put_policy(zone_stack, zone_id, {**defaults, "accountability_assessments": mcas_only,
+                                                     "result_choice": "highest_score"}, v1.headers["etag"])
+    assert adopted.status_code == 201, adopted.text
+    assert adopted.json()["document"]["accountability_assessments"] == [
+        {**mcas_only[0], "assessment_identifier": None, "assessment_category": None, "subjects": None}]
+    events = await published_events(zone_stack, PLANS, ZonePolicyChanged.ce_type, key=zone_id, where={"version": 2})
+    assert events[0]["policy"]["result_choice"] == "highest_score"

@@ -1,12 +1,14 @@
 """What the Ed-Fi, OAuth and MCAS tests share: a zone with schools (through the plans API, seen by results),
-SIS clients and their tokens, and the rows a refused request must leave alone."""
+SIS clients and their tokens, the Ed-Fi requests and the assessments a result must name, and the rows a refused
+request must leave alone."""
 
 from __future__ import annotations
 
 import base64
-import xml.etree.ElementTree as ET
+import copy
 
 import httpx
+from ezone_schemas import ResultsPosted
 
 from tests.helpers import register_school, register_zone, scalar, wait_for_count
 from tests.stack import Stack
@@ -17,7 +19,24 @@ GRAND_BEND = {
     "255901044": {"name": "Grand Bend Middle School", "grade_span": "6-8"},
     "255901107": {"name": "Grand Bend Elementary School", "grade_span": "K-5"},
 }
-EDFI = "/ed-fi/v3/ed-fi"
+# Another zone's schools (a state school code belongs to one zone at a time).
+OTHER_BEND = {
+    "255902001": {"name": "Other Bend High School", "grade_span": "9-12"},
+    "255902044": {"name": "Other Bend Middle School", "grade_span": "6-8"},
+    "255902107": {"name": "Other Bend Elementary School", "grade_span": "K-5"},
+}
+BASE = "/ed-fi"
+DATA = f"{BASE}/data/v3/ed-fi"  # the Ed-Fi ODS/API 7 data path
+LEGACY_DATA = f"{BASE}/v3/ed-fi"  # the path ezone's first Ed-Fi clients were given
+
+ASSESSMENT_NAMESPACE = "uri://ed-fi.org/Assessment/Assessment.xml"
+STATE_MATH = "SA-2011-Mathematics-Eighth grade"
+METHOD = "uri://ed-fi.org/AssessmentReportingMethodDescriptor#"
+LEVEL = "uri://ed-fi.org/PerformanceLevelDescriptor#"
+DATATYPE = "uri://ed-fi.org/ResultDatatypeTypeDescriptor#"
+SUBJECT = "uri://ed-fi.org/AcademicSubjectDescriptor#"
+GRADE = "uri://ed-fi.org/GradeLevelDescriptor#"
+CATEGORY = "uri://ed-fi.org/AssessmentCategoryDescriptor#"
 
 
 async def zone_with_schools(stack: Stack, zone_id: str, schools: dict[str, dict] = GRAND_BEND) -> dict[str, str]:
@@ -34,14 +53,14 @@ async def register_client(stack: Stack, zone_id: str, schools: list[str], name: 
 
 
 async def token_response(stack: Stack, client_id: str, secret: str, *, basic: bool = True,
-                         grant_type: str = "client_credentials") -> httpx.Response:
+                         grant_type: str = "client_credentials", url: str = "/oauth/token") -> httpx.Response:
     form = {"grant_type": grant_type}
     headers = {}
     if basic:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
     else:
         form |= {"client_id": client_id, "client_secret": secret}
-    return await stack.clients["results"].post("/oauth/token", data=form, headers=headers)
+    return await stack.clients["results"].post(url, data=form, headers=headers)
 
 
 async def sis_headers(stack: Stack, zone_id: str, schools: list[str], name: str = "SIS") -> dict[str, str]:
@@ -51,82 +70,120 @@ async def sis_headers(stack: Stack, zone_id: str, schools: list[str], name: str 
     return {"Authorization": f"Bearer {token['access_token']}"}
 
 
-async def post_edfi(stack: Stack, resource: str, body: dict, headers: dict[str, str]) -> httpx.Response:
-    return await stack.clients["results"].post(f"{EDFI}/{resource}", json=body, headers=headers)
+# --- Ed-Fi requests --------------------------------------------------------------------------------------------
 
+async def post_edfi(stack: Stack, resource: str, body: dict, headers: dict[str, str], *, base: str = DATA) -> httpx.Response:
+    return await stack.clients["results"].post(f"{base}/{resource}", json=body, headers=headers)
+
+
+async def get_edfi(stack: Stack, path: str, headers: dict[str, str], **params: object) -> httpx.Response:
+    """GET `{DATA}/{path}` (a resource, `resource/{id}` or `resource/deletes`) with query parameters."""
+    return await stack.clients["results"].get(f"{DATA}/{path}", headers=headers, params=params or None)
+
+
+async def put_edfi(stack: Stack, path: str, body: object, headers: dict[str, str]) -> httpx.Response:
+    return await stack.clients["results"].put(f"{DATA}/{path}", json=body, headers=headers)
+
+
+async def delete_edfi(stack: Stack, path: str, headers: dict[str, str]) -> httpx.Response:
+    return await stack.clients["results"].delete(f"{DATA}/{path}", headers=headers)
+
+
+def item_path(response: httpx.Response) -> str:
+    """`studentAssessments/{id}` from a POST's Location (`{base}/data/v3/ed-fi/studentAssessments/{id}`)."""
+    location = response.headers["location"]
+    assert f"{DATA}/" in location, location
+    return location.split(f"{DATA}/", 1)[1]
+
+
+# --- assessments: a result must name one of the zone's -------------------------------------------------------
+
+def state_math_assessment(**changes: object) -> dict:
+    """The state's grade 8 math test: a Scale score from 440 to 560, a Raw score from 0 to 54, and three
+    proficiency levels."""
+    body = {
+        "assessmentIdentifier": STATE_MATH,
+        "namespace": ASSESSMENT_NAMESPACE,
+        "assessmentTitle": "State Assessment Mathematics Grade 8",
+        "academicSubjects": [{"academicSubjectDescriptor": f"{SUBJECT}Mathematics"}],
+        "assessmentCategoryDescriptor": f"{CATEGORY}State summative assessment 3-8 general",
+        "assessedGradeLevels": [{"gradeLevelDescriptor": f"{GRADE}Eighth grade"}],
+        "scores": [
+            {"assessmentReportingMethodDescriptor": f"{METHOD}Scale score", "minimumScore": "440", "maximumScore": "560",
+             "resultDatatypeTypeDescriptor": f"{DATATYPE}Integer"},
+            {"assessmentReportingMethodDescriptor": f"{METHOD}Raw score", "minimumScore": "0", "maximumScore": "54",
+             "resultDatatypeTypeDescriptor": f"{DATATYPE}Integer"},
+        ],
+        "performanceLevels": [
+            {"assessmentReportingMethodDescriptor": f"{METHOD}Proficiency level", "performanceLevelDescriptor": f"{LEVEL}{level}",
+             "minimumScore": low, "maximumScore": high, "resultDatatypeTypeDescriptor": f"{DATATYPE}Integer"}
+            for level, low, high in (("Did Not Meet Standard", "440", "499"), ("Met Standard", "500", "529"),
+                                     ("Commended Performance", "530", "560"))
+        ],
+    }
+    body.update(changes)
+    return body
+
+
+def act_assessment() -> dict:
+    """ACT's Composite: no subject ezone reviews, a composite score from 1 to 36."""
+    return {
+        "assessmentIdentifier": "ACT Composite", "namespace": "uri://ed-fi.org/Assessment",
+        "assessmentTitle": "ACT Composite", "assessmentCategoryDescriptor": f"{CATEGORY}College entrance exam",
+        "academicSubjects": [{"academicSubjectDescriptor": f"{SUBJECT}Composite"}],
+        "assessedGradeLevels": [{"gradeLevelDescriptor": f"{GRADE}Eleventh grade"}],
+        "scores": [{"assessmentReportingMethodDescriptor": f"{METHOD}Composite Score", "minimumScore": "1", "maximumScore": "36",
+                    "resultDatatypeTypeDescriptor": f"{DATATYPE}Integer"}],
+    }
+
+
+def benchmark_assessment() -> dict:
+    """A third grade math benchmark that reports a raw score only."""
+    return {
+        "assessmentIdentifier": "BM-Math-Third grade-Fall", "namespace": "uri://ed-fi.org/Assessment/Benchmark.xml",
+        "assessmentTitle": "Third Grade Math Benchmark (Fall)", "assessmentCategoryDescriptor": f"{CATEGORY}Benchmark test",
+        "academicSubjects": [{"academicSubjectDescriptor": f"{SUBJECT}Mathematics"}],
+        "assessedGradeLevels": [{"gradeLevelDescriptor": f"{GRADE}Third grade"}],
+        "scores": [{"assessmentReportingMethodDescriptor": f"{METHOD}Raw score", "minimumScore": "0", "maximumScore": "40",
+                    "resultDatatypeTypeDescriptor": f"{DATATYPE}Integer"}],
+    }
+
+
+async def post_assessment(stack: Stack, zone_id: str, body: dict | None = None) -> httpx.Response:
+    """Posts an assessment (the state math one by default) as the zone's district; it must be taken."""
+    response = await post_edfi(stack, "assessments", copy.deepcopy(body or state_math_assessment()),
+                               stack.auth("district", zone_id))
+    assert response.status_code in (200, 201), response.text
+    return response
+
+
+# --- what a request leaves behind ------------------------------------------------------------------------------
 
 _ZONE_ROWS = {
+    "edfi_documents": "SELECT count(*) FROM results.edfi_documents WHERE zone_id = :z",
+    "edfi_deletes": "SELECT count(*) FROM results.edfi_deletes WHERE zone_id = :z",
     "student_results": "SELECT count(*) FROM results.student_results WHERE zone_id = :z",
     "enrollments": "SELECT count(*) FROM results.enrollments WHERE zone_id = :z",
     "oauth_clients": "SELECT count(*) FROM results.oauth_clients WHERE zone_id = :z",
-    "outbox": "SELECT count(*) FROM results.outbox WHERE payload->>'zone_id' = :z AND ce_type = 'org.ezone.results.results.posted.v1'",
+    "outbox": f"SELECT count(*) FROM results.outbox WHERE payload->>'zone_id' = :z AND ce_type = '{ResultsPosted.ce_type}'",
     "audit_log": "SELECT count(*) FROM results.audit_log WHERE zone_id = :z",
     "contents": """SELECT md5(concat_ws('|',
+        (SELECT string_agg(concat_ws(',', d.id, d.identity, d.document, d.school_id, d.result_key, d.change_version,
+                                     d.last_modified), ';' ORDER BY d.id) FROM results.edfi_documents d WHERE zone_id = :z),
         (SELECT string_agg(r::text, ',' ORDER BY id) FROM results.student_results r WHERE zone_id = :z),
         (SELECT string_agg(e::text, ',' ORDER BY id) FROM results.enrollments e WHERE zone_id = :z)))""",
 }
 
 
 async def footprint(stack: Stack, zone_id: str) -> dict[str, object]:
-    """Every row results keeps about a zone's data in, and a digest of the rows: a refused or repeated request leaves it."""
+    """Every row results keeps about a zone's data in (Ed-Fi documents and deletes, the results and enrollments made
+    from them, the results.posted they announced (not review.completed: reviews run in the background), audit entries,
+    SIS clients) and a digest of the rows: a refused or repeated request
+    leaves it as it was."""
     return {name: await scalar(stack, sql, z=zone_id) for name, sql in _ZONE_ROWS.items()}
 
 
-# --- the Ed-Fi sample files (Grand Bend, Data Standard 5.2 XML) as the JSON an Ed-Fi API takes ---------------
-
-_NS = "{http://ed-fi.org/5.2.0}"
-
-
-def _camel(tag: str) -> str:
-    name = tag.removeprefix(_NS)
-    return name[0].lower() + name[1:]
-
-
-def _score_results(element) -> list[dict]:  # noqa: ANN001 - an ElementTree element
-    return [{"assessmentReportingMethodDescriptor": s.findtext(f"{_NS}AssessmentReportingMethod"),
-             "resultDatatypeTypeDescriptor": s.findtext(f"{_NS}ResultDatatypeType"), "result": s.findtext(f"{_NS}Result")}
-            for s in element.findall(f"{_NS}ScoreResult")]
-
-
-def _performance_levels(element) -> list[dict]:  # noqa: ANN001
-    return [{"assessmentReportingMethodDescriptor": p.findtext(f"{_NS}AssessmentReportingMethod"),
-             "performanceLevelDescriptor": p.findtext(f"{_NS}PerformanceLevel")}
-            for p in element.findall(f"{_NS}PerformanceLevel")]
-
-
-def _assessment_reference(element) -> dict:  # noqa: ANN001
-    identity = element.find(f"{_NS}AssessmentReference/{_NS}AssessmentIdentity")
-    return {"assessmentIdentifier": identity.findtext(f"{_NS}AssessmentIdentifier"), "namespace": identity.findtext(f"{_NS}Namespace")}
-
-
-def student_assessment_json(element) -> dict:  # noqa: ANN001 - a <StudentAssessment>
-    """The Ed-Fi API's JSON for an interchange <StudentAssessment>: simple elements in camelCase (descriptors get the
-    `Descriptor` suffix, e.g. AdministrationLanguage → administrationLanguageDescriptor), references as objects."""
-    body: dict = {}
-    for child in element:
-        if len(child) == 0 and child.text and child.text.strip():
-            name = _camel(child.tag)
-            body[name + "Descriptor" if child.text.startswith("uri://") else name] = child.text.strip()
-    body.pop("schoolYear", None)
-    body |= {
-        "assessmentReference": _assessment_reference(element),
-        "studentReference": {"studentUniqueId": element.findtext(f"{_NS}StudentReference/{_NS}StudentIdentity/{_NS}StudentUniqueId")},
-        # The interchange writes `2021-2022`; the API names a school year by the year it ends.
-        "schoolYearTypeReference": {"schoolYear": int(element.findtext(f"{_NS}SchoolYear").split("-")[-1])},
-        "scoreResults": _score_results(element),
-        "performanceLevels": _performance_levels(element),
-        "studentObjectiveAssessments": [
-            {"objectiveAssessmentReference": {
-                "identificationCode": o.findtext(f"{_NS}ObjectiveAssessmentReference/{_NS}ObjectiveAssessmentIdentity/{_NS}IdentificationCode"),
-                **_assessment_reference(o.find(f"{_NS}ObjectiveAssessmentReference/{_NS}ObjectiveAssessmentIdentity"))},
-             "scoreResults": _score_results(o), "performanceLevels": _performance_levels(o)}
-            for o in element.findall(f"{_NS}StudentObjectiveAssessment")
-        ],
-    }
-    return body
-
-
-def assessment_subjects(paths) -> dict[tuple[str, str], str]:  # noqa: ANN001 - AssessmentMetadata-*.xml files
-    """(assessmentIdentifier, namespace) → its AcademicSubjectDescriptor, from the assessments' metadata."""
-    return {(a.findtext(f"{_NS}AssessmentIdentifier"), a.findtext(f"{_NS}Namespace")): a.findtext(f"{_NS}AcademicSubject")
-            for path in paths for a in ET.parse(path).getroot().findall(f"{_NS}Assessment")}
+async def posted_events(stack: Stack, zone_id: str) -> list[dict]:
+    """The zone's results.posted events as committed to the outbox, oldest first."""
+    return await scalar(stack, """SELECT coalesce(jsonb_agg(payload ORDER BY seq), '[]') FROM results.outbox
+                                  WHERE ce_type = :t AND payload->>'zone_id' = :z""", t=ResultsPosted.ce_type, z=zone_id)

@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from ezone.stack import wait_for
 from tests.helpers import register_school, register_zone, scalar
+from tests.results_data import NAMESPACE
 from tests.events import publish_as
 from tests.stack import Stack
 
@@ -43,7 +44,8 @@ class Student:
     sgp: float | None = None
     reason: str | None = None  # not_tested_reason
     subgroups: tuple[str, ...] = ()
-    grade: str = "5"
+    grade: str | None = "5"
+    level: str | None = None  # performance_level
 
 
 @dataclass
@@ -58,16 +60,20 @@ class ReviewZone:
             await conn.execute(text(sql), rows)
 
     async def results(self, school: str, year: str, subject: str, students: list[Student],
-                      batch_id: uuid.UUID | None = None, day: date = date(2000, 5, 10)) -> uuid.UUID:
+                      batch_id: uuid.UUID | None = None, day: date = date(2000, 5, 10), *, namespace: str = NAMESPACE,
+                      assessment: str | None = None, category: str | None = None) -> uuid.UUID:
+        """Rows of one assessment: MCAS (`MCAS-G<grade>-<subject>`, which every zone's default policy counts) unless
+        another is named."""
         batch_id = batch_id or uuid.uuid4()
         await self.execute(
             """INSERT INTO results.student_results (zone_id, school_id, student_id, assessment_namespace,
-                   assessment_identifier, subject, grade, school_year, administration_date, scale_score, proficient,
-                   growth_percentile, not_tested_reason, subgroups, batch_id)
-               VALUES (:zone, :school, :student, 'uri://test', :assessment, :subject, :grade, :year, :day, :score,
-                       :proficient, :sgp, :reason, :subgroups, :batch)""",
-            [{"zone": self.zone_id, "school": school, "student": s.id, "assessment": f"{subject}-{s.grade}",
-              "subject": subject, "grade": s.grade, "year": year, "day": day, "score": s.score,
+                   assessment_identifier, assessment_category, subject, grade, school_year, administration_date,
+                   scale_score, performance_level, proficient, growth_percentile, not_tested_reason, subgroups, batch_id)
+               VALUES (:zone, :school, :student, :namespace, :assessment, :category, :subject, :grade, :year, :day,
+                       :score, :level, :proficient, :sgp, :reason, :subgroups, :batch)""",
+            [{"zone": self.zone_id, "school": school, "student": s.id, "namespace": namespace,
+              "assessment": assessment or f"MCAS-G{s.grade}-{subject}", "category": category,
+              "subject": subject, "grade": s.grade, "year": year, "day": day, "score": s.score, "level": s.level,
               "proficient": s.proficient, "sgp": s.sgp, "reason": s.reason, "subgroups": list(s.subgroups),
               "batch": batch_id} for s in students],
         )

@@ -67,12 +67,16 @@ async def test_metrics_per_subgroup_are_computed_from_student_rows_and_enrollmen
         "participation_rate": round(100 * 12 / 14, 2),  # s12 absent, s13 enrolled without a row
         "achievement_percentile": 1,  # the only school with results that year: 0 below → clamped to 1
         "source": "student_results", "participation_basis": "enrollments",
+        # What the figures counted: the MCAS rows (the zone's default policy), one per student.
+        "assessments": [{"namespace": "uri://doe.mass.edu/mcas", "assessment_identifier": "MCAS-G5-MATH",
+                         "assessment_category": None, "students": 13, "tested": 12}],
     }
     # Six tested high-needs students: below the minimum n of 10, nothing but the counts is shown.
     assert metric(review, "high_needs") == {
         "subgroup": "high_needs", "n_tested": 6, "n_enrolled": 7, "suppressed": True, "proficiency_rate": None,
         "average_scaled_score": None, "median_growth_percentile": None, "participation_rate": None,
         "achievement_percentile": None, "source": "student_results", "participation_basis": "enrollments",
+        "assessments": None,
     }
     assert metric(review, "swd") == {**metric(review, "swd"), "n_tested": 0, "suppressed": True}
     assert [m["subgroup"] for m in review["metrics"]] == [
@@ -85,7 +89,9 @@ async def test_metrics_per_subgroup_are_computed_from_student_rows_and_enrollmen
 
     [event] = await published_events(zone_stack, RESULTS, ReviewCompleted.ce_type, key=school)
     assert (event["review_id"], event["status"], event["version"]) == (str(review["id"]), "insufficient_data", 1)
-    assert event["metrics"][0] == {k: v for k, v in everyone.items() if k not in ("source", "participation_basis")}
+    assert event["metrics"][0] == {k: v for k, v in everyone.items()
+                                   if k not in ("source", "participation_basis", "assessments")}
+    assert event["assessments"] == everyone["assessments"]
     assert event["flags"] == review["flags"] and event["batch_ids"] == [str(batch)]
 
 
@@ -165,7 +171,7 @@ async def test_a_school_without_student_rows_is_reviewed_from_its_state_aggregat
     assert metric(review, "all_students") == {
         "subgroup": "all_students", "n_tested": 310, "n_enrolled": None, "suppressed": False, "proficiency_rate": 38.0,
         "average_scaled_score": 496.4, "median_growth_percentile": 47.5, "participation_rate": 93.0,
-        "achievement_percentile": 1, "source": "aggregate", "participation_basis": "aggregate",
+        "achievement_percentile": 1, "source": "aggregate", "participation_basis": "aggregate", "assessments": None,
     }
     assert metric(review, "el")["suppressed"] is True
     assert [(f["kind"], f["evidence"]["rate"]) for f in review["flags"]] == [("low_participation", 93.0)]

@@ -4,10 +4,20 @@ a change is a whole new version (PUT), validated here."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from ezone_schemas.vocabulary import METRIC_RANGES, Metric, Subgroup, Subject
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from ezone_schemas.vocabulary import (
+    GRADES,
+    METRIC_RANGES,
+    Metric,
+    ResultChoice,
+    Subgroup,
+    Subject,
+    default_accountability_assessments,
+    grade_as_named,
+)
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 Percent = Annotated[float, Field(ge=0, le=100)]
 MAX_BOARD_SIZE = 25
@@ -47,6 +57,85 @@ class TierRules(BaseModel):
     intensive_requires_vetted_partner: bool = True
 
 
+MAX_ACCOUNTABILITY_RULES = 50
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    # Kept as written (a ValueError's message would start with "Value error, ").
+    return PydanticCustomError("invalid_policy_value", message)
+
+
+def _code_value(value: Any) -> Any:
+    """An Ed-Fi descriptor URI (`uri://ed-fi.org/AssessmentCategoryDescriptor#Benchmark test`) or its code value."""
+    return value.rsplit("#", 1)[-1] if isinstance(value, str) else value
+
+
+def _grade(value: Any) -> Any:
+    value = grade_as_named(value)
+    if isinstance(value, str) and value not in GRADES:
+        raise _invalid("a grade is PK, K or 1 to 12")
+    return value
+
+
+def _unique(values: list[Any] | None) -> list[Any] | None:
+    return None if values is None else list(dict.fromkeys(values))
+
+
+def _unique_levels(values: list[str]) -> list[str]:
+    # Levels are compared without regard to case, so `Meeting` and `meeting` are one level.
+    kept: dict[str, str] = {}
+    for value in values:
+        kept.setdefault(value.lower(), value)
+    return list(kept.values())
+
+
+Text255 = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class AccountabilityAssessment(BaseModel):
+    """Assessments whose results count for accountability: by `namespace` (every assessment it defines, or the one
+    `assessment_identifier` names), or by Ed-Fi `assessment_category`; optionally only for some subjects and
+    grades. Names are compared exactly as results carry them; performance levels without regard to case."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    namespace: Annotated[Text255 | None, Field(examples=["uri://doe.mass.edu/mcas"], description=(
+        "Who defines the assessment, as results name it (`assessment_namespace`; Ed-Fi: the assessment's namespace)."))] = None
+    assessment_identifier: Annotated[Text255 | None, Field(examples=["MCAS-G7-MATH"], description=(
+        "One assessment of the namespace; left out: every assessment of the namespace."))] = None
+    assessment_category: Annotated[Text255 | None, BeforeValidator(_code_value), Field(
+        examples=["State summative assessment 3-8 general"],
+        description="An Ed-Fi AssessmentCategoryDescriptor code value (or the descriptor's URI): every assessment of "
+                    "that category (known for results sent through Ed-Fi).")] = None
+    subjects: Annotated[list[Subject] | None, Field(min_length=1), AfterValidator(_unique), Field(
+        description="Only results of these subjects; left out: every subject the zone tracks.")] = None
+    grades: Annotated[list[Annotated[str, BeforeValidator(_grade)]] | None, Field(min_length=1), AfterValidator(_unique),
+                      Field(examples=[["6", "7", "8"]], description=(
+                          "Only results of these grades (PK, K, 1-12); left out: any grade, and results that name none."))] = None
+    proficient_levels: Annotated[list[Annotated[str, Field(min_length=1, max_length=60)]], Field(max_length=20),
+                                 AfterValidator(_unique_levels), Field(
+        examples=[["Meeting Expectations", "Exceeding Expectations"]],
+        description="Performance levels that count as proficient; a result with another level is not. Left out: "
+                    "whether a result is proficient is what it says (`proficient`, derived from known levels).")] = []
+
+    @model_validator(mode="after")
+    def _names_assessments(self) -> AccountabilityAssessment:
+        if self.assessment_identifier is not None and self.namespace is None:
+            raise _invalid("assessment_identifier needs the namespace that defines it")
+        if self.namespace is None and self.assessment_category is None:
+            raise _invalid("name the assessments by namespace (and, for one of them, assessment_identifier) "
+                           "or by assessment_category")
+        if self.namespace is not None and self.assessment_category is not None:
+            raise _invalid("name the assessments either by namespace or by assessment_category, not both")
+        return self
+
+    def selector(self) -> tuple[Any, ...]:
+        """What it names: two entries that name the same results are one mistake."""
+        return (self.namespace, self.assessment_identifier, self.assessment_category,
+                None if self.subjects is None else frozenset(self.subjects),
+                None if self.grades is None else frozenset(self.grades))
+
+
 def _default_bands() -> dict[Metric, float]:
     return {
         Metric.PROFICIENCY_RATE: 5.0,
@@ -79,8 +168,38 @@ class PolicyDocument(BaseModel):
         default_factory=lambda: {Subject.ELA: 1.0, Subject.MATH: 1.0, Subject.SCIENCE: 0.5}
     )
     integrity: IntegrityThresholds = Field(default_factory=IntegrityThresholds)
+    accountability_assessments: Annotated[list[AccountabilityAssessment], Field(max_length=MAX_ACCOUNTABILITY_RULES)] = Field(
+        default_factory=lambda: [AccountabilityAssessment.model_validate(rule) for rule in default_accountability_assessments()],
+        description="Which assessments' results a review counts (every other result is kept but never reviewed). A "
+                    "result counts when any entry names it; the first such entry's `proficient_levels` apply.",
+    )
+    result_choice: ResultChoice = Field(
+        ResultChoice.LATEST,
+        description="When several counting results of a student, subject and school year exist, the one a review uses: "
+                    "`latest` administration (a retake replaces the earlier attempt), `earliest` (the first attempt) or "
+                    "`highest_score`. A result with a score or level always beats a not-tested row; ties go to the "
+                    "higher scale score, then to the assessment's namespace and identifier.",
+    )
     voting: VotingRule = Field(default_factory=VotingRule)
     tiers: TierRules = Field(default_factory=TierRules)
+
+    @field_validator("accountability_assessments")
+    @classmethod
+    def _accountability_assessments(cls, rules: list[AccountabilityAssessment],
+                                    info: ValidationInfo) -> list[AccountabilityAssessment]:
+        if not rules:
+            raise _invalid("name at least one assessment: with none, no student result would count for accountability")
+        seen: dict[tuple[Any, ...], int] = {}
+        tracked = info.data.get("subjects")  # absent when `subjects` itself is invalid
+        for index, rule in enumerate(rules):
+            if (first := seen.setdefault(rule.selector(), index)) != index:
+                raise _invalid(f"accountability_assessments[{index}] names the same results as "
+                               f"accountability_assessments[{first}]")
+            untracked = [s.value for s in rule.subjects or () if tracked is not None and s not in tracked]
+            if untracked:
+                raise _invalid(f"accountability_assessments[{index}].subjects names {', '.join(untracked)}, which the "
+                               f"zone does not track (subjects)")
+        return rules
 
     @model_validator(mode="after")
     def _consistent(self) -> PolicyDocument:

@@ -1,23 +1,22 @@
-"""From Ed-Fi descriptors and references to ezone's vocabulary: grades, school years, subjects, scores.
+"""From Ed-Fi documents to ezone's rows: grades, school years, subjects and scores.
 
-Subject: Ed-Fi keeps it on the assessment, not on a student's result, so ezone takes it from the
-extension `_ext.ezone.academicSubjectDescriptor` when sent, else from words in the assessment's
-identifier or namespace (`SA-2011-Mathematics-Eighth grade` → MATH). Only ELA, MATH and SCI are
-reviewed; a result of another subject (e.g. an ACT Composite) is refused, not stored. So is one that
-gives neither a scale score, a performance level nor a reason it was not taken (e.g. raw scores only).
-"""
+A studentAssessment takes its subject from its assessment (`academicSubjects`), never from words in an
+identifier: English language arts, Mathematics and Science are the subjects ezone reviews (ELA, MATH, SCI);
+any other (an ACT Composite) is kept under its own code value. Which results count for accountability is the
+zone's policy, not this mapping's."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+import re
+from typing import TYPE_CHECKING, Any
 
 from ezone_schemas.vocabulary import Subject
 
-from .schemas import PerformanceLevel, StudentAssessment, StudentSchoolAssociation
+if TYPE_CHECKING:
+    from .assessments import Assessment
 
 
 def code_value(descriptor: str) -> str:
@@ -30,6 +29,7 @@ _GRADES = {
     "fourth grade": "4", "fifth grade": "5", "sixth grade": "6", "seventh grade": "7", "eighth grade": "8",
     "ninth grade": "9", "tenth grade": "10", "eleventh grade": "11", "twelfth grade": "12",
 }
+GRADE_ORDER = ("PK", "K", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12")
 
 _SUBJECT_DESCRIPTORS = {
     "english language arts": Subject.ELA, "english": Subject.ELA, "reading": Subject.ELA, "writing": Subject.ELA,
@@ -38,17 +38,10 @@ _SUBJECT_DESCRIPTORS = {
     "science": Subject.SCIENCE, "life and physical sciences": Subject.SCIENCE, "biology": Subject.SCIENCE,
     "chemistry": Subject.SCIENCE, "physics": Subject.SCIENCE,
 }
-_SUBJECT_WORDS = {
-    Subject.ELA: re.compile(r"(?<![a-z])(ela|english|reading|writing|literacy)(?![a-z])", re.I),
-    Subject.MATH: re.compile(r"(?<![a-z])(math|mathematics|algebra|geometry)(?![a-z])", re.I),
-    Subject.SCIENCE: re.compile(r"(?<![a-z])(science|biology|chemistry|physics)(?![a-z])", re.I),
-}
 
-# Reporting methods ezone keeps: the field each fills and the bound its column takes.
-_SCORES = {
-    "scale score": ("scale_score", Decimal(100_000)), "scaled score": ("scale_score", Decimal(100_000)),
-    "student growth percentile": ("growth_percentile", Decimal(100)), "growth percentile": ("growth_percentile", Decimal(100)),
-}
+# Reporting methods ezone keeps in its own columns.
+_SCALE_SCORE = {"scale score", "scaled score"}
+_GROWTH = {"student growth percentile", "growth percentile"}
 # Negative words first: "Did Not Meet Standard" and "Partially Meeting" contain positive ones.
 _NOT_PROFICIENT = re.compile(r"\b(not|partially|below|approaching|fail|failed|unsatisfactory|basic|minimal|warning)\b", re.I)
 _PROFICIENT = re.compile(r"\b(met|meets|meeting|exceeds|exceeding|exceeded|proficient|advanced|pass|passed|mastery|"
@@ -57,6 +50,10 @@ _PROFICIENT = re.compile(r"\b(met|meets|meeting|exceeds|exceeding|exceeded|profi
 
 def grade_of(descriptor: str) -> str | None:
     return _GRADES.get(code_value(descriptor).lower())
+
+
+def subject_of_descriptor(descriptor: str) -> Subject | None:
+    return _SUBJECT_DESCRIPTORS.get(code_value(descriptor).lower())
 
 
 def school_year_of(end_year: int) -> str:
@@ -69,41 +66,47 @@ def school_year_around(day: date) -> str:
     return school_year_of(day.year + 1 if day.month >= 7 else day.year)
 
 
-def subject_of(body: StudentAssessment) -> Subject | None:
-    extension = body.ext.ezone if body.ext else None
-    if extension and extension.academic_subject_descriptor:
-        return _SUBJECT_DESCRIPTORS.get(code_value(extension.academic_subject_descriptor).lower())
-    reference = body.assessment_reference
-    return _subject_named(reference.assessment_identifier, reference.namespace)
+def grades_in_span(span: str) -> frozenset[str]:
+    """`6-8` → {6, 7, 8}; `K-5`, `PK-12`, `9`; an unreadable span allows every grade."""
+    low, _, high = span.upper().replace("–", "-").partition("-")
+    low, high = low.strip(), (high or low).strip()
+    if low not in GRADE_ORDER or high not in GRADE_ORDER:
+        return frozenset(GRADE_ORDER)
+    return frozenset(GRADE_ORDER[GRADE_ORDER.index(low):GRADE_ORDER.index(high) + 1])
 
 
-@lru_cache(maxsize=4096)
-def _subject_named(assessment_identifier: str, namespace: str) -> Subject | None:
-    # Cached: an SIS sends thousands of results of the same few assessments, and the search costs more than the
-    # rest of mapping a result.
-    named = {s for s, words in _SUBJECT_WORDS.items() if words.search(f"{assessment_identifier} {namespace}")}
-    return named.pop() if len(named) == 1 else None
-
-
-def proficiency_of(level: PerformanceLevel) -> bool | None:
-    if level.performance_level_met is not None:
-        return level.performance_level_met
-    name = code_value(level.performance_level_descriptor)
+def proficiency_of(level: dict[str, Any]) -> bool | None:
+    if isinstance(met := level.get("performanceLevelMet"), bool):
+        return met
+    name = code_value(level.get("performanceLevelDescriptor", ""))
     if _NOT_PROFICIENT.search(name):
         return False
     return True if _PROFICIENT.search(name) else None
 
 
+def _number(value: str) -> Decimal | None:
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _day(value: str) -> date:
+    return datetime.fromisoformat(value).date() if "T" in value else date.fromisoformat(value)
+
+
 @dataclass(frozen=True)
 class ResultValues:
-    """What ezone keeps of one studentAssessment (the school is resolved separately)."""
+    """What ezone keeps of one studentAssessment in student_results (the school is resolved separately)."""
 
     student_id: str
     assessment_namespace: str
     assessment_identifier: str
     edfi_identifier: str
-    subject: Subject
-    grade: str
+    subject: str
+    assessment_category: str | None
+    grade: str | None
     school_year: str
     administration_date: date
     scale_score: Decimal | None
@@ -112,67 +115,82 @@ class ResultValues:
     growth_percentile: Decimal | None
     not_tested_reason: str | None
 
-
-def _number(text: str, limit: Decimal) -> Decimal | None:
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() and abs(value) < limit else None
+    @property
+    def result_key(self) -> str:
+        """The result these values are one record of: the same student, assessment, school year and day."""
+        return "|".join((self.student_id, self.assessment_namespace, self.assessment_identifier, self.school_year,
+                         self.administration_date.isoformat()))
 
 
-def result_values(body: StudentAssessment) -> tuple[ResultValues | None, dict[str, list[str]]]:
-    """The values to store, or every reason they cannot be stored, keyed by JSON path."""
+def result_values(document: dict[str, Any], assessment: Assessment) -> tuple[ResultValues | None, dict[str, list[str]]]:
+    """The values to store, or every reason they cannot be, by JSON path: scores outside the assessment's declared
+    range, a performance level it does not declare, a result and a reason it was not taken at once. (None, no
+    errors): a record without an administrationDate."""
     errors: dict[str, list[str]] = {}
-    subject = subject_of(body)
-    if subject is None:
-        errors["$._ext.ezone.academicSubjectDescriptor"] = [
-            f"The subject of assessment {body.assessment_reference.assessment_identifier!r} is not one ezone reviews "
-            "(English language arts, Mathematics, Science) or cannot be told from its identifier; send it here."
-        ]
-    grade = None
-    if body.when_assessed_grade_level_descriptor is None:
-        errors["$.whenAssessedGradeLevelDescriptor"] = ["whenAssessedGradeLevelDescriptor is required."]
-    elif (grade := grade_of(body.when_assessed_grade_level_descriptor)) is None:
-        errors["$.whenAssessedGradeLevelDescriptor"] = ["Must be a grade from Preschool/Prekindergarten to Twelfth grade."]
+    name = f"{assessment.identifier!r} ({assessment.namespace})"
     scores: dict[str, Decimal] = {}
-    for i, score in enumerate(body.score_results):
-        kind = _SCORES.get(code_value(score.assessment_reporting_method_descriptor).lower())
-        if kind is None:
-            continue  # raw scores, Lexile measures, ...: ezone does not use them
-        field, limit = kind
-        if (value := _number(score.result, limit)) is None:
-            errors[f"$.scoreResults[{i}].result"] = [f"Must be a number below {limit}; got {score.result!r}."]
-        else:
-            scores[field] = value
+    for i, score in enumerate(document.get("scoreResults") or []):
+        method = code_value(score["assessmentReportingMethodDescriptor"])
+        value = _number(score["result"])
+        declared = assessment.score_ranges.get(method.lower())
+        if declared is not None:
+            low, high = declared
+            if value is None or not low <= value <= high:
+                errors[f"$.scoreResults[{i}].result"] = [
+                    f"{score['result']!r} is outside assessment {name}'s {method} range, {low} to {high}."]
+                continue
+        if value is None:
+            continue  # a score the assessment declares no numbers for, and ezone stores in no column
+        if method.lower() in _SCALE_SCORE:
+            scores["scale_score"] = value
+        elif method.lower() in _GROWTH:
+            if not 0 <= value <= 100:
+                errors[f"$.scoreResults[{i}].result"] = [f"A growth percentile is 0 to 100; got {score['result']!r}."]
+            scores["growth_percentile"] = value
+    levels = document.get("performanceLevels") or []
+    for i, level in enumerate(levels):
+        method = code_value(level["assessmentReportingMethodDescriptor"])
+        declared_levels = assessment.levels.get(method.lower())
+        if declared_levels and level["performanceLevelDescriptor"] not in declared_levels:
+            errors[f"$.performanceLevels[{i}].performanceLevelDescriptor"] = [
+                f"Assessment {name} reports {method} as one of {', '.join(sorted(map(code_value, declared_levels)))}; "
+                f"got {code_value(level['performanceLevelDescriptor'])!r}."]
     # The proficiency level when one is reported as such, else the first level given.
-    levels = sorted(body.performance_levels, key=lambda level: "proficiency" not in level.assessment_reporting_method_descriptor.lower())
-    level = levels[0] if levels else None
-    if body.reason_not_tested_descriptor and (scores.get("scale_score") is not None or level):
+    ranked = sorted(levels, key=lambda level: "proficiency" not in level["assessmentReportingMethodDescriptor"].lower())
+    level = ranked[0] if ranked else None
+    not_tested = document.get("reasonNotTestedDescriptor")
+    if not_tested and ("scale_score" in scores or level):
         errors["$.reasonNotTestedDescriptor"] = ["A student who was not tested has no scale score or performance level."]
-    elif not (body.reason_not_tested_descriptor or "scale_score" in scores or level
-              or any(path.startswith("$.scoreResults") for path in errors)):
-        # Metrics count a row without either as a student who did not test (a false participation drop).
-        errors["$.scoreResults"] = ["ezone needs a `Scale score` result, a performance level or a reasonNotTestedDescriptor; "
-                                    "other scores (raw, composite, Lexile) alone are not used."]
-    if errors or subject is None or grade is None:
+    if "administrationDate" not in document:
+        # Optional in Ed-Fi: such a record is kept, but without its day it makes no result of ezone's.
         return None, errors
-    administered = body.administration_date.date()
-    year = body.school_year_type_reference
+    administered = _day(document["administrationDate"])
+    # A result counts in the school year it was taken in. An SIS may file last spring's state test under the
+    # year it loaded it in (schoolYearTypeReference); the record is kept as sent, the result goes by its date.
+    school_year = school_year_around(administered)
+    grade = None
+    if descriptor := document.get("whenAssessedGradeLevelDescriptor"):
+        if (grade := grade_of(descriptor)) is None:
+            errors["$.whenAssessedGradeLevelDescriptor"] = ["Must be a grade from Preschool/Prekindergarten to Twelfth grade."]
+    elif len(assessment.grades) == 1:
+        [grade] = assessment.grades
+    if errors:
+        return None, errors
     return ResultValues(
-        student_id=body.student_reference.student_unique_id,
-        assessment_namespace=body.assessment_reference.namespace,
-        assessment_identifier=body.assessment_reference.assessment_identifier,
-        edfi_identifier=body.student_assessment_identifier,
-        subject=subject,
+        student_id=document["studentReference"]["studentUniqueId"],
+        assessment_namespace=assessment.namespace,
+        assessment_identifier=assessment.identifier,
+        edfi_identifier=document["studentAssessmentIdentifier"],
+        subject=assessment.subject,
+        assessment_category=assessment.category,
         grade=grade,
-        school_year=school_year_of(year.school_year) if year else school_year_around(administered),
+        school_year=school_year,
         administration_date=administered,
         scale_score=scores.get("scale_score"),
-        performance_level=code_value(level.performance_level_descriptor) if level else None,
+        performance_level=code_value(level["performanceLevelDescriptor"]) if level else None,
         proficient=proficiency_of(level) if level else None,
         growth_percentile=scores.get("growth_percentile"),
-        not_tested_reason=code_value(body.reason_not_tested_descriptor).lower() if body.reason_not_tested_descriptor else None,
+        not_tested_reason=code_value(not_tested).lower() if not_tested else None,
     ), {}
 
 
@@ -185,15 +203,22 @@ class EnrollmentValues:
     exit_date: date | None
 
 
-def enrollment_values(body: StudentSchoolAssociation) -> tuple[EnrollmentValues | None, dict[str, list[str]]]:
-    grade = grade_of(body.entry_grade_level_descriptor)
+def enrollment_values(document: dict[str, Any]) -> tuple[EnrollmentValues | None, dict[str, list[str]]]:
+    errors: dict[str, list[str]] = {}
+    grade = grade_of(document["entryGradeLevelDescriptor"])
     if grade is None:
-        return None, {"$.entryGradeLevelDescriptor": ["Must be a grade from Preschool/Prekindergarten to Twelfth grade."]}
-    year = body.school_year_type_reference
+        errors["$.entryGradeLevelDescriptor"] = ["Must be a grade from Preschool/Prekindergarten to Twelfth grade."]
+    entry = date.fromisoformat(document["entryDate"])
+    exit_date = date.fromisoformat(document["exitWithdrawDate"]) if document.get("exitWithdrawDate") else None
+    if exit_date is not None and exit_date < entry:
+        errors["$.exitWithdrawDate"] = ["must not be before entryDate"]
+    if errors or grade is None:
+        return None, errors
+    year = document.get("schoolYearTypeReference")
     return EnrollmentValues(
-        student_id=body.student_reference.student_unique_id,
+        student_id=document["studentReference"]["studentUniqueId"],
         grade=grade,
-        school_year=school_year_of(year.school_year) if year else school_year_around(body.entry_date),
-        entry_date=body.entry_date,
-        exit_date=body.exit_withdraw_date,
+        school_year=school_year_of(int(year["schoolYear"])) if year else school_year_around(entry),
+        entry_date=entry,
+        exit_date=exit_date,
     ), {}

@@ -52,6 +52,8 @@ _FORM = {"application/x-www-form-urlencoded": {"schema": {
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+@router.post("/ed-fi/oauth/token", response_model=TokenOut, summary="Get an access token (the Ed-Fi base URL's)",
+             openapi_extra={"requestBody": {"required": True, "content": _FORM}}, include_in_schema=False)
 @router.post("/oauth/token", response_model=TokenOut, summary="Get an access token (RFC 6749 §4.4)",
              openapi_extra={"requestBody": {"required": True, "content": _FORM}},
              responses={400: {"description": "`invalid_request` or `unsupported_grant_type`"},

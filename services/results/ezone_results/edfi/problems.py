@@ -45,6 +45,34 @@ def authorization_denied(error: str) -> Problem:
                     "Access to the requested data could not be authorized.", errors=[error])
 
 
+def not_found(resource: str, item_id: str) -> Problem:
+    return _problem(404, f"{EDFI}:not-found", "Resource Not Found",
+                    "The specified resource could not be found.", errors=[f"No {resource} item with id {item_id!r}."])
+
+
+def unknown_resource(name: str) -> Problem:
+    return _problem(404, f"{EDFI}:not-found", "Resource Not Found",
+                    "The specified resource could not be found.",
+                    errors=[f"ezone serves no {name!r} resource; its resources are listed at"
+                            " {base}/metadata/data/v3/dependencies."])
+
+
+def dependent_items_exist(error: str) -> Problem:
+    return _problem(409, f"{EDFI}:conflict:dependent-item-exists", "Dependent Item Exists",
+                    "The requested action cannot be performed because this item is referenced by existing item(s).",
+                    errors=[error])
+
+
+def precondition_failed(error: str) -> Problem:
+    return _problem(412, f"{EDFI}:optimistic-lock-failed", "Optimistic Lock Failed",
+                    "The item has been modified by another user.", errors=[error])
+
+
+def bad_parameters(errors: dict[str, list[str]]) -> Problem:
+    return _problem(400, f"{EDFI}:bad-request", "Bad Request",
+                    "The request could not be processed. See 'validationErrors' for details.", validation_errors=errors)
+
+
 def json_path(loc: tuple[Any, ...]) -> str:
     """`("body", "scoreResults", 0, "result")` → `$.scoreResults[0].result`."""
     path = "$"

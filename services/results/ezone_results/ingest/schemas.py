@@ -18,7 +18,7 @@ from decimal import Decimal
 from itertools import repeat
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from ezone_schemas.vocabulary import Subgroup, Subject
+from ezone_schemas.vocabulary import Subgroup, Subject, grade_as_named
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -65,17 +65,6 @@ def school_year_bounds(school_year: str) -> tuple[date, date]:
     return date(start, 7, 1), date(start + 1, 6, 30)
 
 
-def _grade(value: Any) -> Any:
-    """`7`, `"07"` and `" k "` are grades 7 and K; anything else is left for the check against GRADES."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if isinstance(value, str):
-        value = value.strip().upper()
-        if value.isdecimal():
-            value = str(int(value))
-    return value
-
-
 def _known_grade(value: str) -> str:
     if value not in GRADES:
         raise _invalid("grade must be K or 1 to 12")
@@ -99,7 +88,7 @@ STUDENT_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 StudentId = Annotated[str, Field(pattern=STUDENT_ID_PATTERN, examples=["S-000123"],
                                  description="The SIS's pseudonymous student id: letters, digits and `._:-`, never a name.")]
 SchoolYear = Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", examples=["2024-25"]), AfterValidator(consecutive_years)]
-Grade = Annotated[str, BeforeValidator(_grade), Field(examples=["7"], description="K or 1 to 12."), AfterValidator(_known_grade)]
+Grade = Annotated[str, BeforeValidator(grade_as_named), Field(examples=["7"], description="K or 1 to 12."), AfterValidator(_known_grade)]
 Subgroups = Annotated[list[Subgroup], BeforeValidator(_subgroup_list), AfterValidator(_sorted_unique), Field(
     description="The student's subgroup memberships (in CSV: separated by `;`); all_students is implied.")]
 ShortText = Annotated[str, Field(min_length=1, max_length=100)]

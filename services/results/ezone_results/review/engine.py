@@ -6,6 +6,10 @@ arithmetic on a few numbers per subgroup, unit-tested without a database.
 
 Choices this module makes (see docs/reviews.md):
 
+- Which results count is the zone's policy (`accountability_assessments`, `result_choice`), applied when the
+  student rows are read (queries.load_students): what arrives here is one counted result per student.
+- Tested: a student whose counted result has a scale score or a performance level. Proficiency is over the
+  tested; the average scaled score over those with a score, and shown only when at least minimum n have one.
 - Suppression: a subgroup with fewer than `policy.minimum_n` tested students reports no figures and its
   goals are `insufficient_data`. A state aggregate without a student count is taken as published (the
   state suppressed what it had to).
@@ -34,7 +38,7 @@ from ezone_schemas.results import GoalFinding, IntegrityFlag
 from ezone_schemas.vocabulary import Metric, ReviewStatus, Subgroup, Subject
 
 from .policy import ReviewPolicy
-from .schemas import ParticipationBasis, SubgroupFigures
+from .schemas import AssessmentCounted, ParticipationBasis, SubgroupFigures
 
 # Fewer comparable schools than this and a gain is not judged against them (an SD of 3 is no distribution).
 MIN_COMPARISON_SCHOOLS = 5
@@ -78,11 +82,12 @@ class StudentCounts:
 
     n_students: int  # the participation denominator: enrolled in a tested grade, or with a result row
     n_enrolled: int  # of them, those with a known enrollment
-    n_tested: int
+    n_tested: int  # with a scale score or a performance level
     n_proficient: int
     average_scaled_score: float | None
     median_growth_percentile: float | None
     n_not_tested_with_reason: int
+    n_scored: int | None = None  # of the tested, those with a scale score (the average's students); None: all of them
 
 
 @dataclass(frozen=True)
@@ -110,12 +115,19 @@ class Measures:
     median_growth_percentile: float | None
     participation_rate: float | None
     n_not_tested_with_reason: int | None = None
+    n_scored: int | None = None  # students behind the average scaled score; None: the tested ones
 
     def suppressed(self, minimum_n: int) -> bool:
         # A state aggregate without a count was published, so the state judged it large enough.
         if self.n_tested is None:
             return self.average_scaled_score is None
         return self.n_tested < minimum_n
+
+    def average_shown(self, minimum_n: int) -> float | None:
+        """The average scaled score, unless fewer than minimum n students have a score (the others: a level only)."""
+        if self.n_scored is not None and self.n_scored < minimum_n:
+            return None
+        return self.average_scaled_score
 
     @property
     def exempt_share(self) -> float | None:
@@ -140,6 +152,7 @@ def measures_from_counts(subgroup: Subgroup, counts: StudentCounts, *, enrollmen
         median_growth_percentile=counts.median_growth_percentile,
         participation_rate=_pct(counts.n_tested, counts.n_students),
         n_not_tested_with_reason=counts.n_not_tested_with_reason,
+        n_scored=counts.n_scored,
     )
 
 
@@ -164,15 +177,16 @@ def report(measures: Measures | None, subgroup: Subgroup, minimum_n: int, percen
     if measures.suppressed(minimum_n):
         return SubgroupFigures(subgroup=subgroup, n_tested=measures.n_tested or 0, n_enrolled=n_enrolled, suppressed=True,
                                source=measures.source, participation_basis=measures.basis)
+    average = measures.average_shown(minimum_n)
     return SubgroupFigures(
         subgroup=subgroup,
         n_tested=measures.n_tested or 0,
         n_enrolled=n_enrolled,
         proficiency_rate=_round(measures.proficiency_rate),
-        average_scaled_score=_round(measures.average_scaled_score),
+        average_scaled_score=_round(average),
         median_growth_percentile=_round(measures.median_growth_percentile),
         participation_rate=_round(measures.participation_rate),
-        achievement_percentile=percentile,
+        achievement_percentile=percentile if average is not None else None,
         source=measures.source,
         participation_basis=measures.basis,
     )
@@ -284,7 +298,7 @@ def improbable_gain_flag(current: Measures | None, previous: Measures | None, co
                          policy: ReviewPolicy, *, years: tuple[str, str]) -> IntegrityFlag | None:
     """A gain in average scaled score more than `gain_sd_threshold` SDs above the mean gain of the other schools."""
     if (current is None or previous is None or comparison is None or comparison.n < MIN_COMPARISON_SCHOOLS
-            or current.average_scaled_score is None or previous.average_scaled_score is None
+            or current.average_shown(policy.minimum_n) is None or previous.average_shown(policy.minimum_n) is None
             or current.suppressed(policy.minimum_n) or previous.suppressed(policy.minimum_n)):
         return None
     gain = current.average_scaled_score - previous.average_scaled_score
@@ -369,6 +383,7 @@ class ReviewInputs:
     drop: DropCounts | None = None
     goals: Sequence[GoalContract] = ()
     as_of: date = field(default_factory=date.today)
+    assessments: Sequence[AssessmentCounted] = ()  # whose results the student figures counted
 
 
 @dataclass(frozen=True)
@@ -383,6 +398,9 @@ def assess(inputs: ReviewInputs) -> Assessment:
     policy = inputs.policy
     shown = {subgroup: report(inputs.measures.get(subgroup), subgroup, policy.minimum_n, inputs.percentiles.get(subgroup))
              for subgroup in {*policy.subgroups, *inputs.measures}}
+    everyone = shown[Subgroup.ALL_STUDENTS]
+    if everyone.source == "student_results" and inputs.assessments:
+        shown[Subgroup.ALL_STUDENTS] = everyone.model_copy(update={"assessments": list(inputs.assessments)})
     findings = goal_findings(inputs.goals, inputs.subject, shown, policy, inputs.as_of, school_year_end(inputs.school_year))
     previous = inputs.previous_all_students
     previous_proficiency = (previous.proficiency_rate

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from ezone_schemas.vocabulary import Metric, Subgroup, Subject
+from ezone_schemas.vocabulary import Metric, ResultChoice, Subgroup, Subject, default_accountability_assessments
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -21,6 +21,20 @@ class IntegrityThresholds(BaseModel):
     low_scorer_drop_share: float = 0.5
     low_scorer_drop_min_students: int = 5
     exemption_jump_points: float = 3.0
+
+
+class AccountabilityAssessment(BaseModel):
+    """Results that count for accountability: of the namespace (one assessment of it, if an identifier is given) or of
+    the Ed-Fi category, optionally only some subjects and grades; `proficient_levels` decide proficiency from a level."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    namespace: str | None = None
+    assessment_identifier: str | None = None
+    assessment_category: str | None = None
+    subjects: list[str] | None = None
+    grades: list[str] | None = None
+    proficient_levels: list[str] = Field(default_factory=list)
 
 
 def _default_bands() -> dict[Metric, float]:
@@ -47,6 +61,9 @@ class ReviewPolicy(BaseModel):
         ]
     )
     integrity: IntegrityThresholds = Field(default_factory=IntegrityThresholds)
+    accountability_assessments: list[AccountabilityAssessment] = Field(
+        default_factory=lambda: [AccountabilityAssessment.model_validate(rule) for rule in default_accountability_assessments()])
+    result_choice: ResultChoice = ResultChoice.LATEST
 
     def band(self, metric: Metric) -> float:
         return self.approaching_band.get(metric, _default_bands()[metric])

@@ -8,16 +8,19 @@ inside PostgreSQL, never looped over in Python.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from ezone_schemas.vocabulary import ResultChoice
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import SchoolAggregate
 from .engine import AggregateFigures, DropCounts, GainDistribution, StudentCounts, state_code
+from .policy import ReviewPolicy
+from .schemas import AssessmentCounted
 
 NOTIFY_CHANNEL = "results_review_requested"
 STATE_TOTAL_CODE = "00000000"  # a state file's statewide row: never a school to compare with
@@ -186,31 +189,100 @@ async def standings(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, Sta
 
 # --- metrics -------------------------------------------------------------------------------------
 
-async def load_students(session: AsyncSession, keys: Sequence[Key]) -> dict[Key, int]:
+# The student rows a review counts: those of an assessment the zone's policy names (`accountability_assessments`), one
+# per key and student by the policy's `result_choice`. Every tie is broken by the row's own values, down to its
+# assessment (a student has one row per assessment and day), so the choice never depends on the order rows arrived
+# in. The policies' entries become a CASE over each row (`entry`: the first entry naming its assessment; none: the
+# row does not count), with their values as parameters: evaluated as each row is read, with no join (a join with the
+# entries made the planner read each key's rows once per entry).
+_LOAD_STUDENTS = """
+CREATE TEMPORARY TABLE review_students ON COMMIT DROP AS
+SELECT DISTINCT ON (sr.k, sr.student_id)
+       sr.k, sr.school_id, sr.school_year, sr.student_id, sr.grade, sr.administration_date, sr.batch_id,
+       sr.assessment_namespace, sr.assessment_identifier, sr.assessment_category, sr.scale_score, sr.tested,
+       {proficient} AS proficient,
+       sr.growth_percentile, sr.not_tested_reason IS NOT NULL AS has_reason, sr.subgroups
+FROM unnest(CAST(:school_ids AS uuid[]), CAST(:years AS text[]), CAST(:subjects AS text[]), CAST(:zones AS text[]),
+            CAST(:choices AS text[]))
+    WITH ORDINALITY AS k(school_id, school_year, subject, policy_zone, choice, k)
+-- One index range per key (OFFSET 0 keeps the planner from flattening this into a hash of the whole table).
+CROSS JOIN LATERAL (
+    SELECT k.k, k.choice, r.*, (r.scale_score IS NOT NULL OR r.performance_level IS NOT NULL) AS tested, {entry} AS entry
+    FROM results.student_results r
+    WHERE r.school_id = k.school_id AND r.school_year = k.school_year AND r.subject = k.subject
+    OFFSET 0
+) sr
+WHERE sr.entry IS NOT NULL
+ORDER BY sr.k, sr.student_id,
+         sr.tested DESC,  -- a score or a level beats a not-tested row, whatever the choice
+         {choice},
+         sr.assessment_namespace, sr.assessment_identifier
+"""
+
+# Each result_choice as an ordering of one student's rows (after a tested row before a not-tested one).
+_CHOICE_ORDER = {
+    ResultChoice.LATEST: "sr.administration_date DESC, sr.scale_score DESC NULLS LAST",
+    ResultChoice.EARLIEST: "sr.administration_date, sr.scale_score DESC NULLS LAST",
+    ResultChoice.HIGHEST_SCORE: "sr.scale_score DESC NULLS LAST, sr.administration_date DESC",
+}
+# A batch of zones with different choices: each key's own, by its `choice`.
+_MIXED_CHOICE_ORDER = ("CASE WHEN sr.choice = 'earliest' THEN sr.administration_date END, "
+                       "CASE WHEN sr.choice = 'highest_score' THEN sr.scale_score END DESC NULLS LAST, "
+                       "sr.administration_date DESC, sr.scale_score DESC NULLS LAST")
+
+
+def _selection(key_zones: Sequence[str], policies: Mapping[str, ReviewPolicy]) -> tuple[dict[str, str], dict[str, Any]]:
+    """The SQL of `_LOAD_STUDENTS`' placeholders for these zones' policies, and the parameters it names."""
+    zones = sorted(set(key_zones))
+    params: dict[str, Any] = {}
+    matches, levels = [], []
+    number = 0
+    for z, zone in enumerate(zones):
+        conditions_of_zone = []
+        if len(zones) > 1:  # a batch of several zones: each key's own zone's entries
+            conditions_of_zone.append(f"k.policy_zone = :zone_{z}")
+            params[f"zone_{z}"] = zone
+        for rule in policies[zone].accountability_assessments:
+            conditions = list(conditions_of_zone)
+            for column, value, name in (("r.assessment_namespace", rule.namespace, "namespace"),
+                                        ("r.assessment_identifier", rule.assessment_identifier, "identifier"),
+                                        ("r.assessment_category", rule.assessment_category, "category")):
+                if value is not None:
+                    conditions.append(f"{column} = :{name}_{number}")
+                    params[f"{name}_{number}"] = value
+            for column, values, name in (("r.subject", rule.subjects, "subjects"), ("r.grade", rule.grades, "grades")):
+                if values is not None:
+                    conditions.append(f"{column} = ANY(CAST(:{name}_{number} AS text[]))")
+                    params[f"{name}_{number}"] = list(values)
+            matches.append(f"WHEN {' AND '.join(conditions) or 'true'} THEN {number}")
+            if rule.proficient_levels:
+                levels.append(f"WHEN {number} THEN lower(sr.performance_level) = ANY(CAST(:levels_{number} AS text[]))")
+                params[f"levels_{number}"] = [level.lower() for level in rule.proficient_levels]
+            number += 1
+    choices = {policies[zone].result_choice for zone in zones}
+    return {
+        "entry": f"CASE {' '.join(matches)} END" if matches else "NULL::int",
+        # A level the entry lists is proficient and any other level is not; without a list (or a level), the row's flag.
+        "proficient": (f"CASE WHEN sr.performance_level IS NULL THEN sr.proficient ELSE CASE sr.entry {' '.join(levels)} "
+                       f"ELSE sr.proficient END END") if levels else "sr.proficient",
+        "choice": _CHOICE_ORDER[choices.pop()] if len(choices) == 1 else _MIXED_CHOICE_ORDER,
+    }, params
+
+
+async def load_students(session: AsyncSession, keys: Sequence[Key], zones: Mapping[uuid.UUID, str],
+                        policies: Mapping[str, ReviewPolicy]) -> dict[Key, int]:
     """Read the batch's students from student_results once, into a temporary table the other queries share: one row
-    per key and student — the latest scored administration, else the latest row (a not-tested code). Keys are
-    numbered (`k`), so the big GROUP BYs sort narrow rows; returns each key's number."""
+    per key and student, of an assessment the policy of the school's zone (`zones`, `policies`) counts, chosen by
+    its `result_choice`. Keys are numbered (`k`), so the big GROUP BYs sort narrow rows; returns each key's number."""
     numbers = {key: number for number, key in enumerate(dict.fromkeys(keys), start=1)}
     if len(numbers) > LARGE_BATCH_KEYS:  # a big batch's sorts stay in memory; a few schools' fit in the default
         await session.execute(text("SET LOCAL work_mem = '128MB'"))
-    loaded = await session.execute(
-        text("""
-            CREATE TEMPORARY TABLE review_students ON COMMIT DROP AS
-            SELECT DISTINCT ON (k.k, sr.student_id)
-                   k.k, sr.school_id, sr.school_year, sr.student_id, sr.grade, sr.administration_date, sr.batch_id,
-                   sr.scale_score, sr.proficient, sr.growth_percentile, sr.not_tested_reason IS NOT NULL AS has_reason,
-                   sr.subgroups
-            FROM unnest(CAST(:school_ids AS uuid[]), CAST(:years AS text[]), CAST(:subjects AS text[]))
-                WITH ORDINALITY AS k(school_id, school_year, subject, k)
-            -- One index range per key (OFFSET 0 keeps the planner from flattening this into a hash of the whole table).
-            CROSS JOIN LATERAL (
-                SELECT * FROM results.student_results r
-                WHERE r.school_id = k.school_id AND r.school_year = k.school_year AND r.subject = k.subject
-                OFFSET 0
-            ) sr
-            ORDER BY k.k, sr.student_id, sr.scale_score IS NULL, sr.administration_date DESC"""),
-        _columns(numbers),
-    )
+    key_zones = [zones[key[0]] for key in numbers]
+    sql, params = _selection(key_zones, policies)
+    loaded = await session.execute(text(_LOAD_STUDENTS.format(**sql)), {
+        **_columns(numbers), **params, "zones": key_zones,
+        "choices": [policies[zone].result_choice.value for zone in key_zones],
+    })
     if loaded.rowcount > ANALYZE_ABOVE_ROWS:  # the planner needs statistics to join a big batch well, not a school's rows
         await session.execute(text("ANALYZE review_students"))
     return numbers
@@ -232,24 +304,28 @@ enrolled AS (
     GROUP BY g.k, e.student_id
 ),
 students AS (
-    SELECT k, t.scale_score, t.proficient, t.growth_percentile, t.has_reason, e.student_id IS NOT NULL AS enrolled,
-           coalesce(t.subgroups, e.subgroups) AS subgroups
+    SELECT k, t.tested, t.scale_score, t.proficient, t.growth_percentile, t.has_reason,
+           e.student_id IS NOT NULL AS enrolled, coalesce(t.subgroups, e.subgroups) AS subgroups
     FROM review_students t FULL JOIN enrolled e USING (k, student_id)
 )
 SELECT k, g.subgroup,
        count(*) AS n_students,
        count(*) FILTER (WHERE enrolled) AS n_enrolled,
-       count(scale_score) AS n_tested,
-       count(*) FILTER (WHERE scale_score IS NOT NULL AND proficient) AS n_proficient,
+       count(*) FILTER (WHERE tested) AS n_tested,  -- a scale score or a performance level
+       count(scale_score) AS n_scored,
+       count(*) FILTER (WHERE tested AND proficient) AS n_proficient,
        avg(scale_score)::float8 AS average_scaled_score,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY growth_percentile::float8) AS median_growth_percentile,
-       count(*) FILTER (WHERE scale_score IS NULL AND has_reason) AS n_not_tested_with_reason
+       count(*) FILTER (WHERE tested IS NOT TRUE AND has_reason) AS n_not_tested_with_reason
 FROM students CROSS JOIN LATERAL unnest(array_prepend('all_students'::text, subgroups)) AS g(subgroup)
 GROUP BY k, g.subgroup
 """
 
-_BATCH_IDS = """
-SELECT k, array_agg(batch_id) AS batch_ids FROM (SELECT DISTINCT k, batch_id FROM review_students) used GROUP BY k
+# Which batches and assessments each key's counted rows came from (a few groups per key: one hash aggregate).
+_SOURCES = """
+SELECT k, batch_id, assessment_namespace, assessment_identifier, assessment_category,
+       count(*) AS students, count(*) FILTER (WHERE tested) AS tested
+FROM review_students GROUP BY k, batch_id, assessment_namespace, assessment_identifier, assessment_category
 """
 
 
@@ -257,6 +333,7 @@ SELECT k, array_agg(batch_id) AS batch_ids FROM (SELECT DISTINCT k, batch_id FRO
 class KeyCounts:
     subgroups: dict[str, StudentCounts]
     batch_ids: list[uuid.UUID]
+    assessments: list[AssessmentCounted] = field(default_factory=list)
 
     @property
     def enrollments_known(self) -> bool:
@@ -267,10 +344,27 @@ class KeyCounts:
 async def student_counts(session: AsyncSession, numbers: dict[Key, int]) -> dict[Key, KeyCounts]:
     """Per loaded key and subgroup (all_students + every subgroup on a student row): the counts behind every metric."""
     keys = {number: key for key, number in numbers.items()}
-    found = {keys[row.k]: KeyCounts({}, sorted(row.batch_ids, key=str)) for row in await session.execute(text(_BATCH_IDS))}
+    batches: dict[Key, set[uuid.UUID]] = {}
+    assessments: dict[Key, dict[tuple[str, str, str | None], list[int]]] = {}
+    for row in await session.execute(text(_SOURCES)):
+        key = keys[row.k]
+        batches.setdefault(key, set()).add(row.batch_id)
+        counted = assessments.setdefault(key, {}).setdefault(
+            (row.assessment_namespace, row.assessment_identifier, row.assessment_category), [0, 0])
+        counted[0] += row.students
+        counted[1] += row.tested
+    found = {
+        key: KeyCounts({}, sorted(batches[key], key=str), [
+            AssessmentCounted(namespace=namespace, assessment_identifier=identifier, assessment_category=category,
+                              students=students, tested=tested)
+            for (namespace, identifier, category), (students, tested) in sorted(
+                assessments[key].items(), key=lambda item: (item[0][0], item[0][1], item[0][2] or ""))])
+        for key in batches
+    }
     for row in await session.execute(text(_STUDENT_COUNTS)):
         found[keys[row.k]].subgroups[row.subgroup] = StudentCounts(
-            n_students=row.n_students, n_enrolled=row.n_enrolled, n_tested=row.n_tested, n_proficient=row.n_proficient,
+            n_students=row.n_students, n_enrolled=row.n_enrolled, n_tested=row.n_tested, n_scored=row.n_scored,
+            n_proficient=row.n_proficient,
             average_scaled_score=row.average_scaled_score, median_growth_percentile=row.median_growth_percentile,
             n_not_tested_with_reason=row.n_not_tested_with_reason,
         )
@@ -431,7 +525,8 @@ async def gain_distributions(
 async def low_scorer_drops(session: AsyncSession, numbers: dict[Key, int],
                            years: Iterable[tuple[Key, Key]]) -> dict[Key, DropCounts]:
     """For each (key, the same school and subject a year earlier), both loaded: last year's tested students there,
-    their bottom-quartile cut, and how many of them — and of the low scorers — have no scored result there this year."""
+    their bottom-quartile cut, and how many of them — and of the low scorers — have no result there this year (none, or
+    only a not-tested row)."""
     pairs = [(numbers[key], numbers[earlier]) for key, earlier in years]
     if not pairs:  # no school here has last year's students loaded
         return {}
@@ -454,7 +549,7 @@ async def low_scorer_drops(session: AsyncSession, numbers: dict[Key, int],
             dropped AS (
                 SELECT l.k, l.scale_score
                 FROM last_year l
-                LEFT JOIN review_students t ON t.k = l.k AND t.student_id = l.student_id AND t.scale_score IS NOT NULL
+                LEFT JOIN review_students t ON t.k = l.k AND t.student_id = l.student_id AND t.tested
                 WHERE t.student_id IS NULL
             )
             SELECT c.k, c.last_year_tested, c.cut_score,

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from ezone_schemas.results import GoalFinding, IntegrityFlag, SubgroupMetrics
+from ezone_schemas.results import AssessmentCounted, GoalFinding, IntegrityFlag, SubgroupMetrics
 from ezone_schemas.vocabulary import ReviewStatus, Subject
 from pydantic import BaseModel, Field
 
@@ -22,6 +22,9 @@ class SubgroupFigures(SubgroupMetrics):
         description="Computed from student rows, or taken from a school-level aggregate (e.g. MCAS) when there are none.")
     participation_basis: ParticipationBasis | None = Field(
         None, description="`result_rows`: no enrollments were known, so tested ÷ (tested + not-tested rows).")
+    assessments: list[AssessmentCounted] | None = Field(
+        None, description="all_students, from student rows: the assessments whose results the review counted (one "
+                          "result per student: the zone policy's `result_choice`); no other result entered any figure.")
 
 
 class ReviewOut(BaseModel):

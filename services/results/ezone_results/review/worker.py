@@ -180,6 +180,8 @@ async def review(session: AsyncSession, requests: list[Request], as_of: date) ->
             distribution, own = gains[(request.school_year, request.subject)]
             comparison = distribution.without(own.get(code))
         standing = standings[key]
+        # Student figures name the assessments they counted; a state's aggregates name none.
+        counted = batch.counts[key].assessments if key in batch.counts else []
         assessment = assess(ReviewInputs(
             school_year=request.school_year,
             subject=_SUBJECTS[request.subject],
@@ -192,6 +194,7 @@ async def review(session: AsyncSession, requests: list[Request], as_of: date) ->
             drop=drops.get(key),
             goals=[GoalContract.model_validate(goal) for goal in standing.goals],
             as_of=as_of,
+            assessments=counted,
         ))
         event = ReviewCompleted(
             review_id=uuid.uuid4(), zone_id=request.zone_id, school_id=request.school_id, school_year=request.school_year,
@@ -200,7 +203,7 @@ async def review(session: AsyncSession, requests: list[Request], as_of: date) ->
             flags=assessment.flags, policy_version=policy_version, plan_version=standing.plan_version,
             # The batches that asked for the review, then those whose rows it read.
             batch_ids=list(dict.fromkeys([*map(uuid.UUID, request.batch_ids), *input_batches])),
-            completed_at=completed_at,
+            completed_at=completed_at, assessments=counted,
         )
         events.append(event)
         rows.append(_review_row(event, assessment.metrics))
@@ -237,7 +240,10 @@ class _Batch:
         batch.previous = {r.key: previous_school_year(r.school_year) for r in batch.requests}
         keys = [r.key for r in batch.requests]
         earlier = [k for k in map(batch.earlier, keys) if k is not None]
-        batch.numbers = await queries.load_students(session, [*keys, *earlier])
+        # Each year is read under the policy in force now, so a comparison with last year compares like with like.
+        zones = {r.school_id: r.zone_id for r in batch.requests}
+        batch.numbers = await queries.load_students(session, [*keys, *earlier], zones, {
+            zone: batch.policy(zone)[1] for zone in zones.values()})
         batch.counts = await queries.student_counts(session, batch.numbers)
         batch.state = await queries.aggregates(
             session, {school.code for school in batch.schools.values()}, {key[1] for key in [*keys, *earlier]},
