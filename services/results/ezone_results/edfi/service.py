@@ -3,8 +3,7 @@ natural key; student data is also made into ezone's own rows, which the review r
 
 A write is checked outside any transaction, from caches where it can be (the resource's schema, its descriptor
 values, its references, and for student data the assessment's own score ranges and performance levels, the grade
-taught at the school, the caller's schools). A POST that changes nothing is answered from one read. The others
-join the POSTs of other requests waiting to be written (group commit, `group_commit.py`): one transaction writes
+taught at the school, the caller's schools). Then a POST joins the POSTs of other requests waiting to be written (group commit, `group_commit.py`): one transaction writes
 the group, each item in a savepoint of its own — its document, the row made from it, its audit entry — and one
 `results.posted` per school, school year and subject the group changed. PUT and DELETE are a transaction each.
 
@@ -240,12 +239,6 @@ class EdFi:
         """POST: create, or update the item with the same natural key; the same document again changes nothing.
         Answered once the group the item was written in is committed."""
         checked = await self._check(actor, resource, body)
-        # Most re-sends change nothing (a loader's nightly full sync): answered from one read, without a write.
-        async with self.kit.engine.connect() as connection:
-            stored = await _by_identity(connection, actor.zone, resource, checked.identity, lock=False)
-        if stored is not None and stored.document == checked.document and stored.school_id == checked.school_id:
-            _may_change(actor, resource, stored)
-            return Written(stored, created=False)
         return await self.writer.submit((actor, checked))
 
     async def _write_group(self, group: Sequence[tuple[Principal, _Checked]]) -> list[Written | BaseException]:
@@ -348,11 +341,7 @@ class EdFi:
         _may_change(actor, checked.resource, stored)
         if stored.document == checked.document and stored.school_id == checked.school_id:
             return stored  # as sent before: no second effect
-        row = (await (await uow.session.connection()).execute(text(
-            "UPDATE results.edfi_documents SET document = CAST(:document AS jsonb), school_id = :school_id,"
-            " result_key = :result_key, change_version = nextval('results.edfi_change_version'), last_modified = now()"
-            f" WHERE id = :id RETURNING {_COLUMNS}"),
-            {"id": stored.id, "document": _json(checked.document), "school_id": checked.school_id,
+        row = (await (await uow.session.connection()).execute(_UPDATE_DOCUMENT, {"id": stored.id, "document": _json(checked.document), "school_id": checked.school_id,
              "result_key": checked.result.result_key if checked.result else None})).one()
         updated = _stored(row)
         await self._after_write(uow, actor, checked, stored, updated, events, batch_id)
@@ -506,12 +495,9 @@ class EdFi:
         # Two records of one administration may be written at once (an Ed-Fi loader sends in parallel): one at a
         # time makes the row, in key order so that two writers never wait for each other.
         for key in sorted(keys):
-            await connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                                  {"key": f"edfi-result|{actor.zone}|{key}"})
+            await connection.execute(_LOCK_RESULT, {"key": f"edfi-result|{actor.zone}|{key}"})
         for key in keys:
-            documents = (await connection.execute(text(
-                f"SELECT {_COLUMNS} FROM results.edfi_documents WHERE zone_id = :z AND result_key = :key"),
-                {"z": actor.zone, "key": key})).all()
+            documents = (await connection.execute(_DOCUMENTS_OF_RESULT, {"z": actor.zone, "key": key})).all()
             chosen = min((_stored(row) for row in documents), key=_choice, default=None)
             values = None
             if chosen is not None:
@@ -520,32 +506,23 @@ class EdFi:
                                                         reference["assessmentIdentifier"])
                 values = _values_of(chosen, assessment)
             student, namespace, identifier, year, day = key.split("|")
-            row = (await connection.execute(text(
-                "SELECT * FROM results.student_results WHERE zone_id = :z AND student_id = :s AND assessment_namespace = :n"
-                " AND assessment_identifier = :a AND school_year = :y AND administration_date = :d FOR UPDATE"),
-                {"z": actor.zone, "s": student, "n": namespace, "a": identifier, "y": year, "d": date.fromisoformat(day)}
+            row = (await connection.execute(_RESULT_ROW, {"z": actor.zone, "s": student, "n": namespace, "a": identifier, "y": year, "d": date.fromisoformat(day)}
             )).one_or_none()
             if row is not None and not actor.may_act_for_school(row.school_id):
                 raise authorization_denied("The result belongs to a school the client may not post data for.")
             if values is None or chosen is None:
                 if row is not None and row.edfi_document_id is not None:
-                    await connection.execute(text("DELETE FROM results.student_results WHERE id = :id"), {"id": row.id})
+                    await connection.execute(_DELETE_RESULT, {"id": row.id})
                     _announce(events, actor.zone, row._mapping, batch_id, updated=1)
                 continue
             new = _result_columns(values, chosen)
             if row is None:
-                await connection.execute(text(
-                    f"INSERT INTO results.student_results (zone_id, batch_id, {', '.join(new)})"
-                    f" VALUES (:zone_id, :batch_id, {', '.join(f':{name}' for name in new)})"),
-                    {"zone_id": actor.zone, "batch_id": batch_id, **new})
+                await connection.execute(_INSERT_RESULT, {"zone_id": actor.zone, "batch_id": batch_id, **new})
                 _announce(events, actor.zone, new, batch_id, inserted=1)
             elif any(row._mapping[name] != value for name, value in new.items()):
                 try:
                     async with connection.begin_nested():
-                        await connection.execute(text(
-                            f"UPDATE results.student_results SET {', '.join(f'{name} = :{name}' for name in new)},"
-                            " batch_id = :batch_id, updated_at = now() WHERE id = :id"),
-                            {**new, "batch_id": batch_id, "id": row.id})
+                        await connection.execute(_UPDATE_RESULT, {**new, "batch_id": batch_id, "id": row.id})
                 except Exception as exc:
                     if "ix_student_results_edfi_document" in str(exc):
                         raise identity_conflict("Another administration's result is already made from this record.") from None
@@ -577,6 +554,32 @@ async def _outcome(write: Awaitable[list[Written | BaseException]]) -> Written |
 
 
 _COLUMNS = "id, resource, identity, document, school_id, result_key, change_version, last_modified"
+_RESULT_COLUMNS = ("school_id", "student_id", "assessment_namespace", "assessment_identifier", "subject",
+                   "assessment_category", "grade", "school_year", "administration_date", "scale_score",
+                   "performance_level", "proficient", "growth_percentile", "not_tested_reason", "edfi_identifier",
+                   "edfi_document_id")
+# The write path's statements, their text parsed once.
+_BY_IDENTITY = text(f"SELECT {_COLUMNS} FROM results.edfi_documents WHERE zone_id = :z AND resource = :r"
+                    " AND identity = CAST(:identity AS jsonb)")
+_BY_IDENTITY_FOR_UPDATE = text(f"{_BY_IDENTITY.text} FOR UPDATE")
+_INSERT_DOCUMENT = text(
+    "INSERT INTO results.edfi_documents (id, zone_id, resource, identity, document, school_id, result_key)"
+    " VALUES (:id, :z, :r, CAST(:identity AS jsonb), CAST(:document AS jsonb), :school_id, :result_key)"
+    f" ON CONFLICT ON CONSTRAINT uq_edfi_documents_identity DO NOTHING RETURNING {_COLUMNS}")
+_UPDATE_DOCUMENT = text(
+    "UPDATE results.edfi_documents SET document = CAST(:document AS jsonb), school_id = :school_id,"
+    " result_key = :result_key, change_version = nextval('results.edfi_change_version'), last_modified = now()"
+    f" WHERE id = :id RETURNING {_COLUMNS}")
+_LOCK_RESULT = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+_DOCUMENTS_OF_RESULT = text(f"SELECT {_COLUMNS} FROM results.edfi_documents WHERE zone_id = :z AND result_key = :key")
+_RESULT_ROW = text(
+    "SELECT * FROM results.student_results WHERE zone_id = :z AND student_id = :s AND assessment_namespace = :n"
+    " AND assessment_identifier = :a AND school_year = :y AND administration_date = :d FOR UPDATE")
+_DELETE_RESULT = text("DELETE FROM results.student_results WHERE id = :id")
+_INSERT_RESULT = text(f"INSERT INTO results.student_results (zone_id, batch_id, {', '.join(_RESULT_COLUMNS)})"
+                      f" VALUES (:zone_id, :batch_id, {', '.join(f':{name}' for name in _RESULT_COLUMNS)})")
+_UPDATE_RESULT = text(f"UPDATE results.student_results SET {', '.join(f'{name} = :{name}' for name in _RESULT_COLUMNS)},"
+                      " batch_id = :batch_id, updated_at = now() WHERE id = :id")
 
 
 def _stored(row: Any) -> Stored:
@@ -646,18 +649,13 @@ async def _enrolled_school(conn: Reader, zone_id: str, values: ResultValues) -> 
 
 async def _by_identity(connection: AsyncConnection, zone_id: str, resource: Resource,
                               identity: dict[str, Any], *, lock: bool = True) -> Stored | None:
-    row = (await connection.execute(text(
-        f"SELECT {_COLUMNS} FROM results.edfi_documents WHERE zone_id = :z AND resource = :r"
-        " AND identity = CAST(:identity AS jsonb)" + (" FOR UPDATE" if lock else "")),
+    row = (await connection.execute(_BY_IDENTITY_FOR_UPDATE if lock else _BY_IDENTITY,
         {"z": zone_id, "r": resource.name, "identity": _json(identity)})).one_or_none()
     return _stored(row) if row is not None else None
 
 
 async def _insert(connection: AsyncConnection, zone_id: str, checked: _Checked) -> Stored | None:
-    row = (await connection.execute(text(
-        "INSERT INTO results.edfi_documents (id, zone_id, resource, identity, document, school_id, result_key)"
-        " VALUES (:id, :z, :r, CAST(:identity AS jsonb), CAST(:document AS jsonb), :school_id, :result_key)"
-        f" ON CONFLICT ON CONSTRAINT uq_edfi_documents_identity DO NOTHING RETURNING {_COLUMNS}"),
+    row = (await connection.execute(_INSERT_DOCUMENT,
         {"id": uuid.uuid4(), "z": zone_id, "r": checked.resource.name, "identity": _json(checked.identity),
          "document": _json(checked.document), "school_id": checked.school_id,
          "result_key": checked.result.result_key if checked.result else None})).one_or_none()
