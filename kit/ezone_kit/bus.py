@@ -70,7 +70,7 @@ class Envelope:
     type: str
     source: str
     time: str
-    key: str | None
+    key: str
     topic: str
     partition: int
     offset: int
@@ -83,10 +83,28 @@ class Envelope:
 
 
 def decode_headers(raw_headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
-    return {name: value.decode("utf-8", errors="replace") for name, value in raw_headers}
+    # Kafka allows a header without a value: read as empty.
+    return {name: (value or b"").decode("utf-8", errors="replace") for name, value in raw_headers}
 
 
 def parse_record(record: Any, handled_types: Iterable[str]) -> Envelope:
+    """The record as an ezone event; EnvelopeError for anything that keeps it from being one (then it goes to the
+    DLQ): whatever is wrong with a record must never block its partition."""
+    try:
+        return _parse_record(record, handled_types)
+    except EnvelopeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an unreadable record is poison, whatever the reason
+        raise EnvelopeError(f"the record cannot be read: {type(exc).__name__}: {exc}") from exc
+
+
+def _parse_record(record: Any, handled_types: Iterable[str]) -> Envelope:
+    if record.key is None:
+        raise EnvelopeError("the record has no key: ezone keys every event by its school or zone")
+    try:
+        key = record.key.decode()
+    except UnicodeDecodeError:
+        raise EnvelopeError(f"the key is not UTF-8: {record.key[:64]!r}") from None
     headers = decode_headers(record.headers or ())
     missing = [name for name in ("ce_id", "ce_type", "ce_source", "ce_specversion") if name not in headers]
     if missing:
@@ -110,7 +128,7 @@ def parse_record(record: Any, handled_types: Iterable[str]) -> Envelope:
         type=ce_type,
         source=headers["ce_source"],
         time=headers.get("ce_time", ""),
-        key=record.key.decode() if record.key else None,
+        key=key,
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,

@@ -6,7 +6,12 @@ Bad input lists every problem at once (`errors`); unexpected failures never show
 from __future__ import annotations
 
 import logging
+import traceback
+from pathlib import Path
 from typing import Any
+
+import asyncpg
+import sqlalchemy.exc
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -106,6 +111,36 @@ def validation_problem(errors: list[dict[str, Any]]) -> Problem:
     )
 
 
+DATABASE_RETRY_AFTER_S = 5
+# What asyncpg raises when the server is gone, going or not yet back (SQLSTATE classes 08 and 57).
+_GONE = (OSError, asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError,
+         asyncpg.exceptions.ConnectionDoesNotExistError,
+         sqlalchemy.exc.TimeoutError)
+
+
+def _from_the_database_driver(exc: BaseException) -> bool:
+    # A connection refused while the pool connects comes as a bare OSError; one from elsewhere (a client that went
+    # away in the middle of its upload) is not the database's.
+    return any(frame.f_code.co_filename.startswith(_DRIVER_DIRS) for frame, _ in traceback.walk_tb(exc.__traceback__))
+
+
+_DRIVER_DIRS = tuple(str(Path(module.__file__).parent) for module in (asyncpg, sqlalchemy))
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether the error is the database being unreachable (then 503), not a fault of the request or the code."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _GONE) and (not isinstance(current, OSError) or _from_the_database_driver(current)):
+            return True
+        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
@@ -123,6 +158,23 @@ def install_problem_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}."
         return problem_response(Problem(exc.status_code, detail, headers=getattr(exc, "headers", None)), request)
+
+    async def _database_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, OSError) and not _from_the_database_driver(exc):
+            raise exc  # not the database's: as any other unexpected error
+        if database_unavailable(exc):
+            _log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+            return problem_response(Problem(
+                503, "The database is not reachable right now; nothing was changed. Try again in a few seconds.",
+                type=f"{TYPE_BASE}database-unavailable", title="Service unavailable",
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)}), request)
+        return await _unexpected(request, exc)
+
+    # Handlers of these classes answer without the server-error middleware, which would re-raise the error after its
+    # answer (an ASGI test client then sees the error, not the 503).
+    for kind in (sqlalchemy.exc.SQLAlchemyError, asyncpg.exceptions.PostgresError, asyncpg.exceptions.InterfaceError,
+                 OSError):
+        app.add_exception_handler(kind, _database_error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

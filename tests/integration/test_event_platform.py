@@ -148,6 +148,38 @@ async def test_poison_event_goes_to_the_dlq_after_n_attempts_and_later_events_on
         await worker.stop()
 
 
+@pytest.mark.parametrize(("key", "headers", "why"), [
+    (b"\xff\xfe school", None, "the key is not UTF-8"),
+    (None, None, "the record has no key"),
+    (b"S-1", [("ce_id", None)], "is not a UUID"),
+], ids=["non-utf8-key", "null-key", "header-without-value"])
+async def test_an_unreadable_record_goes_to_the_dlq_and_the_next_event_on_its_partition_is_processed(
+        kit_env, key, headers, why):
+    attempts: Counter = Counter()
+    worker = counting_worker(kit_env, attempts, poison_codes=set())
+    task = asyncio.create_task(worker.run())
+    try:
+        topic = kit_env["topic"]
+        good = record(topic, school_event("AFTER"))
+        valid_headers = [(name, value) for name, value in good.headers({}) if name != "ce_id"]
+        raw_headers = [(name, value) for name, value in (headers or [])] + valid_headers + (
+            [] if headers else [("ce_id", str(uuid.uuid4()).encode())])
+        # One partition: the unreadable record sits in front of the good one.
+        await kit_env["publisher"].publish_raw(topic, key=key, value=good.value, headers=raw_headers)
+        await kit_env["publisher"].publish([good])
+
+        async def after_processed() -> bool:
+            return await counter_values(kit_env) == {"AFTER": 1}
+
+        await wait_for(after_processed, 20, what="the event after the unreadable record")
+        dead = await read_dead_letters(kit_env["settings"], [dead_letter_topic(topic, worker.group)])
+        assert len(dead) == 1 and why in dead[0].error, dead
+        assert dead[0].raw_key == key and dead[0].attempts == 1
+    finally:
+        task.cancel()
+        await worker.stop()
+
+
 async def test_two_relays_running_publish_every_event_once_and_in_order_per_school(kit_env):
     topic, engine = kit_env["topic"], kit_env["engine"]
     outbox = Outbox(kit_env["metadata"], "/test")

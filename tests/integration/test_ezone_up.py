@@ -50,13 +50,13 @@ def start_up(home: Path, port_base: int, broker_port: int) -> tuple[subprocess.P
     return process, log
 
 
-def wait_for_output(process: subprocess.Popen, log: Path, text: str, timeout_s: float) -> float:
+def wait_for_output(process: subprocess.Popen, log: Path, text: str, timeout_s: float) -> None:
+    """Waits for the text (a deadline against a hang, not a measure: `make bench` times the start)."""
     started = time.monotonic()
     while text not in log.read_text(errors="replace"):
         assert process.poll() is None, f"ezone up exited early:\n{log.read_text()}"
         assert time.monotonic() - started < timeout_s, f"no {text!r} after {timeout_s}s:\n{log.read_text()}"
         time.sleep(0.2)
-    return time.monotonic() - started
 
 
 def descendants(process: subprocess.Popen) -> list[psutil.Process]:
@@ -110,8 +110,7 @@ def test_ezone_up_serves_four_ready_services_with_the_demo_zone_and_ctrl_c_leave
 
     process, log = start_up(home, port_base, broker_port)
     try:
-        seconds = wait_for_output(process, log, "Ctrl-C stops everything", timeout_s=60)
-        assert seconds < 60
+        wait_for_output(process, log, "Ctrl-C stops everything", timeout_s=60)
         children = descendants(process)
         for i, entry in enumerate(SERVICES):
             ready = httpx.get(f"http://127.0.0.1:{port_base + i}/readyz", timeout=5)
@@ -136,6 +135,11 @@ def test_ezone_up_serves_four_ready_services_with_the_demo_zone_and_ctrl_c_leave
         assert "results of 2016-17, 2017-18, 2018-19, 2020-21, 2021-22" in log.read_text()
         assert "MCAS described as Ed-Fi assessments (14" in log.read_text()
         assert f"http://127.0.0.1:{port_base + 3}/board/sign-in?token=" in log.read_text()
+        # Its administrators rename the zone; the next start still finds it by its id.
+        admin = {"Authorization": f"Bearer {mint_token(home / 'keys', role='admin', zone='springfield')}"}
+        renamed = httpx.patch(f"http://127.0.0.1:{port_base}/zones/springfield", headers=admin,
+                              json={"name": "Springfield Empowerment Zone (renamed by its board)"})
+        assert renamed.status_code == 200, renamed.text
     finally:
         if process.poll() is None:
             stop_with_ctrl_c(process, log, home)

@@ -16,9 +16,9 @@ from ezone_kit.devkeys import mint_token
 from ezone_kit.relay import relay_application_name
 
 from ezone.services import all_topics
-from ezone.stack import EmbeddedBroker, free_port, wait_for
+from ezone.stack import EmbeddedBroker, EmbeddedPostgres, free_port, wait_for
 from tests.helpers import DUGGAN, scalar, wait_for_count
-from tests.stack import new_database, running_stack
+from tests.stack import Stack, new_database, running_stack
 
 pytestmark = pytest.mark.slow
 
@@ -59,6 +59,48 @@ async def test_broker_down_during_posts_every_post_succeeds_and_every_event_arri
                 stack, f"SELECT count(*) FROM {schema}.schools WHERE zone_id = :z", len(SCHOOLS), timeout_s=60, z=zone_id
             )
         assert await scalar(stack, "SELECT count(*) FROM plans.outbox WHERE sent_at IS NULL") == 0
+
+
+async def test_database_killed_every_call_answers_503_with_retry_after_and_the_service_recovers_by_itself(
+    own_broker, key_dir, tmp_path, zone_id
+):
+    # A broker of its own: on the shared one, its consumers would join the shared stack's groups.
+    postgres = EmbeddedPostgres(tmp_path / "pg" / "data")
+    postgres.start()
+    try:
+        database_url = await new_database(postgres)
+        stack = await Stack(database_url, own_broker.bootstrap_servers, key_dir).start(only=("plans", "results"))
+        try:
+            admin = stack.auth("admin", zone_id)
+            calls = [("plans", "POST", "/zones", {"id": zone_id, "name": "Z", "district": "D"}),
+                     ("plans", "GET", f"/zones/{zone_id}/schools", None),
+                     ("results", "GET", f"/zones/{zone_id}/schools", None),
+                     ("results", "GET", "/ed-fi/data/v3/ed-fi/assessments", None)]
+
+            async def answers() -> list[int]:
+                return [(await stack.clients[service].request(method, path, json=body, headers=admin)).status_code
+                        for service, method, path, body in calls]
+
+            assert await answers() == [201, 200, 200, 200]
+            postgres.kill()  # the postmaster, SIGKILL; its backends end with it
+
+            down = [await stack.clients[service].request(method, path, json=body, headers=admin)
+                    for service, method, path, body in calls]
+            for response in down:
+                assert response.status_code == 503, response.text
+                assert response.headers["content-type"] == "application/problem+json"
+                assert response.headers["retry-after"] == "5" and "database" in response.json()["detail"]
+
+            postgres.start()  # crash recovery, on the same socket
+
+            async def recovered() -> bool:
+                return await answers() == [200, 200, 200, 200]  # the zone again: as it is, no change
+
+            await wait_for(recovered, 30, what="the services answering again after PostgreSQL came back")
+        finally:
+            await stack.stop()
+    finally:
+        postgres.stop()
 
 
 async def test_relay_losing_its_database_connection_reconnects_and_publishes_what_comes_next(
