@@ -306,6 +306,29 @@ async def test_a_superseded_alerts_deferred_and_held_deliveries_are_cancelled_an
         assert smtp_sink.received(member) == []
 
 
+async def test_a_delivery_already_in_flight_when_its_alert_is_superseded_is_recorded_as_sent_and_announced(
+    postgres, broker, key_dir, smtp_sink, zone_id
+):
+    # The answer takes 2 s, well within the sender's patience: the alert is superseded while it is on its way.
+    async with WebhookReceiver(200, delay_s=2.0) as receiver, delivery_stack(
+            postgres, broker, key_dir, smtp_sink, ezone_delivery_timeout_s=10, ezone_delivery_lease_s=30) as stack:
+        kit, member = stack.kits["notifications"], new_member()
+        await register_webhook(stack, zone_id, member, receiver.url)
+        alert = raised_alert(zone_id, member, "critical")
+        await raise_by_hand(kit, alert)
+        await receiver.wait_for_requests(1)
+
+        async with kit.sessions() as session, session.begin():
+            await cancel_deliveries(session, [alert.id])
+
+        sent = await wait_for_delivery(kit, alert.id, "webhook", "sent")
+        assert (sent.attempts, sent.last_status_code) == (1, 200)
+        announced = await rows(kit, "SELECT payload FROM notifications.outbox WHERE ce_type = :t",
+                               t="org.ezone.notifications.alert.delivered.v1")
+        assert [row.payload["delivery_id"] for row in announced if row.payload["channel"] == "webhook"] == [str(sent.id)]
+        assert len(receiver.requests) == 1
+
+
 async def test_planning_a_fan_out_of_12600_alerts_takes_two_statements_and_planning_it_again_adds_nothing(
     postgres, key_dir, zone_id
 ):

@@ -168,7 +168,7 @@ async def plan_deliveries(session: AsyncSession, settings: Settings, raised: Seq
 
 
 async def cancel_deliveries(session: AsyncSession, alert_ids: Sequence[uuid.UUID]) -> None:
-    """A superseded alert's deliveries that have not gone out do not go out. One already in flight still arrives;
-    its outcome is recorded, and the row stays cancelled."""
+    """A superseded alert's deliveries that have not gone out do not go out. One already in flight still arrives,
+    and is recorded as sent."""
     if alert_ids:
         await session.execute(_CANCEL, {"alerts": list(alert_ids)})

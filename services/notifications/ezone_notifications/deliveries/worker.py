@@ -69,12 +69,13 @@ _ATTEMPT = text("""
     VALUES (:id, :attempt, :started_at, :duration_ms, :outcome, :status_code, :error)
 """)
 
-# Sent, whoever's attempt it was; unless it was cancelled meanwhile.
+# Sent, whoever's attempt it was, once: also when its alert was superseded (cancelled) while it was on its way, since
+# it arrived all the same.
 _SENT = text("""
     UPDATE notifications.deliveries d
     SET status = 'sent', sent_at = now(), last_status_code = s.status_code, last_error = NULL
     FROM unnest(CAST(:ids AS uuid[]), CAST(:status_codes AS int[])) AS s(id, status_code)
-    WHERE d.id = s.id AND d.status = 'pending' RETURNING d.id
+    WHERE d.id = s.id AND d.status IN ('pending', 'cancelled') RETURNING d.id
 """)
 
 # Only the newest claim decides what happens next: a stale attempt's failure must not cut another sender's lease short.
@@ -237,7 +238,7 @@ async def _record(kit: Kit, attempts: list[Attempt]) -> None:
         if sent:
             marked = set((await session.execute(_SENT, {
                 "ids": [a.claimed.id for a in sent], "status_codes": [a.outcome.status_code for a in sent]})).scalars())
-            # Announced only by the sender that marked it sent: not for a delivery cancelled meanwhile.
+            # Announced only by the sender that marked it sent (a second sender's attempt finds it sent).
             await kit.outbox.add(session, [delivered_event(a.claimed) for a in sent if a.claimed.id in marked])
         failed = [a for a in attempts if not a.outcome.sent]
         if failed:
