@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -127,17 +128,41 @@ def _from_the_database_driver(exc: BaseException) -> bool:
 _DRIVER_DIRS = tuple(str(Path(module.__file__).parent) for module in (asyncpg, sqlalchemy))
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether the error is the database being unreachable (then 503), not a fault of the request or the code."""
+# Values PostgreSQL refuses to store, whatever the column: a NUL character, an integer or a date beyond its range.
+_UNSTORABLE = {"22P05": "a NUL character (\\u0000) in a text",
+               "22021": "a NUL character (\\u0000) or bytes that are not UTF-8",
+               "22003": "a number out of range", "22008": "a date or time out of range"}
+
+
+def unstorable_value(exc: BaseException) -> str | None:
+    """Why a value of the request cannot be stored (its fault, then 422), or None for any other error."""
+    for cause in _causes(exc):
+        # A query argument the driver could not encode (an integer beyond 64 bits): refused before it was sent.
+        if isinstance(cause, asyncpg.exceptions.DataError) and isinstance(cause.__cause__, OverflowError | ValueError):
+            return str(cause.__cause__) or "a value out of range"
+        if isinstance(cause, asyncpg.exceptions.PostgresError) and cause.sqlstate in _UNSTORABLE:
+            return _UNSTORABLE[cause.sqlstate]
+    return None
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The error and what caused it, down the chain (SQLAlchemy keeps the driver's error as `orig`)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, _GONE) and (not isinstance(current, OSError) or _from_the_database_driver(current)):
+        yield current
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__ or current.__context__
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether the error is the database being unreachable (then 503), not a fault of the request or the code."""
+    for cause in _causes(exc):
+        if isinstance(cause, _GONE) and (not isinstance(cause, OSError) or _from_the_database_driver(cause)):
             return True
-        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+        if isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.connection_invalidated:
             return True
-        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
     return False
 
 
@@ -162,6 +187,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _database_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, OSError) and not _from_the_database_driver(exc):
             raise exc  # not the database's: as any other unexpected error
+        if (reason := unstorable_value(exc)) is not None:
+            detail = f"A value of the request cannot be stored ({reason}); nothing was changed. Correct it and send again."
+            return problem_response(Problem(422, detail, type=f"{TYPE_BASE}unstorable-value", title="Invalid request"),
+                                    request)
         if database_unavailable(exc):
             _log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
             return problem_response(Problem(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -62,10 +65,12 @@ async def test_broker_down_during_posts_every_post_succeeds_and_every_event_arri
 
 
 async def test_database_killed_every_call_answers_503_with_retry_after_and_the_service_recovers_by_itself(
-    own_broker, key_dir, tmp_path, zone_id
+    own_broker, key_dir, zone_id
 ):
     # A broker of its own: on the shared one, its consumers would join the shared stack's groups.
-    postgres = EmbeddedPostgres(tmp_path / "pg" / "data")
+    # Not under tmp_path: pytest's folder is closed to the user the server runs as.
+    root = Path(tempfile.mkdtemp(prefix="ezone-test-pg-"))
+    postgres = EmbeddedPostgres(root / "data")
     postgres.start()
     try:
         database_url = await new_database(postgres)
@@ -101,6 +106,7 @@ async def test_database_killed_every_call_answers_503_with_retry_after_and_the_s
             await stack.stop()
     finally:
         postgres.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 async def test_relay_losing_its_database_connection_reconnects_and_publishes_what_comes_next(
