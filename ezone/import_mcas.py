@@ -23,7 +23,7 @@ def mcas_command(
         "MCAS school-level CSV files as DESE publishes them, e.g. grades_3-8_all_students_2022.csv (all schools, "
         "one student group)."))],
     url: Annotated[str, typer.Option(help="The results service.")] = "http://127.0.0.1:8002",
-    token: Annotated[str | None, typer.Option(help="Bearer token (admin or district); default: a dev admin token from .ezone/keys.")] = None,
+    token: Annotated[str | None, typer.Option(help="Bearer token of the `state` role; default: a dev one from .ezone/keys.")] = None,
     zone: Annotated[str, typer.Option(help="The zone of the default dev token.")] = "springfield",
 ) -> None:
     """Load statewide school results (every school, one subgroup per file), streamed with progress. Zone schools
@@ -68,7 +68,7 @@ def _dev_token(zone: str) -> str:
     if not (keys / JWKS_FILE).exists():
         raise typer.BadParameter(f"no development keys in {keys}; start the zone with `ezone up` first, or pass a token",
                                  param_hint="--token")
-    return mint_token(keys, role="admin", zone=zone, subject="ezone-import-mcas")
+    return mint_token(keys, role="state", zone=zone, subject="ezone-import-mcas")
 
 
 def _problem(response: httpx.Response) -> str:
@@ -84,7 +84,7 @@ def _problem(response: httpx.Response) -> str:
     if len(errors) > LISTED_ERRORS:
         lines.append(f"  ... and {len(errors) - LISTED_ERRORS} more")
     if response.status_code in (401, 403):
-        lines.append("Pass --token with an admin or district token (locally: `ezone token --role admin --zone springfield`).")
+        lines.append("Pass --token with a token of the `state` role (locally: `ezone token --role state --zone springfield`).")
     return "\n".join(lines)
 
 

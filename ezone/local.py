@@ -258,7 +258,10 @@ class LocalZone:
     async def _demo_results(self) -> None:
         """The state's published MCAS results of every year on file: the zone's schools are reviewed against them,
         so the board page has real history to chart. Loading a file again changes nothing."""
-        token = mint_token(self.home / "keys", role="admin", zone=DEMO_ZONE["id"], subject="ezone-up-demo-loader")
+        keys = self.home / "keys"
+        token = mint_token(keys, role="admin", zone=DEMO_ZONE["id"], subject="ezone-up-demo-loader")
+        # The state's files are the deployment's to load, not a zone's.
+        state = {"Authorization": f"Bearer {mint_token(keys, role='state', zone=DEMO_ZONE['id'], subject='ezone-up-state')}"}
         results = f"http://127.0.0.1:{self.service_port(SERVICES[1])}"
         files = all_students_files(default_data_dir() / "mcas")
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -273,7 +276,7 @@ class LocalZone:
                         await _ok(client.post(f"/ed-fi/data/v3/ed-fi/{resource}", json=document))
                 for path in files:
                     await _ok(client.post("/state-aggregates/mcas", params=file_parameters(path), content=path.read_bytes(),
-                                          headers={"Content-Type": "text/csv"}))
+                                          headers={**state, "Content-Type": "text/csv"}))
                     progress.advance(task)
         years = ", ".join(file_parameters(path)["school_year"] for path in files)
         self.console.print(f"MCAS described as Ed-Fi assessments ({len(mcas.assessments())}, with their scales and "

@@ -23,7 +23,8 @@ from fastapi import Depends, Request
 
 from .problems import Problem
 
-ROLES = ("sis", "school", "board", "district", "admin", "partner")
+# `state`: the deployment's, not a zone's: it loads statewide files (every school of the state, any zone's).
+ROLES = ("sis", "school", "board", "district", "admin", "partner", "state")
 SCHOOL_BOUND_ROLES = frozenset({"sis", "school"})
 PARTNER_ROLE = "partner"
 ALGORITHMS = ["RS256", "ES256"]

@@ -44,7 +44,7 @@ def csv_file(*rows: str) -> bytes:
     return "\n".join((HEADER, *rows)).encode() + b"\n"
 
 
-async def post_mcas(stack: Stack, content: bytes, role: str = "district", zone: str = "z-mcas", **params: str):  # noqa: ANN201
+async def post_mcas(stack: Stack, content: bytes, role: str = "state", zone: str = "z-mcas", **params: str):  # noqa: ANN201
     return await stack.clients["results"].post("/state-aggregates/mcas", content=content, params=params,
                                                headers={**stack.auth(role, zone), "Content-Type": "text/csv"})
 
@@ -122,7 +122,7 @@ async def test_the_2022_statewide_file_loads_through_the_cli_announces_zone_scho
         ("2021-22", subject, "mcas", 1) for subject in ("ELA", "MATH", "SCI")]
     assert await scalar(zone_stack, "SELECT count(*) FROM results.ingest_batches WHERE source = 'mcas' AND rows_inserted = 3929") == 1
 
-    again = await post_mcas(zone_stack, MCAS_2022.read_bytes(), role="admin", zone=zone_id, subgroup="all_students",
+    again = await post_mcas(zone_stack, MCAS_2022.read_bytes(), zone=zone_id, subgroup="all_students",
                             school_year="2021-22")
     assert again.status_code == 200, again.text
     assert {k: again.json()[k] for k in ("batch_id", "inserted", "updated", "unchanged", "schools", "zone_schools_changed")} == {
@@ -245,8 +245,9 @@ async def test_a_file_with_a_student_group_column_is_stored_for_that_subgroup(zo
     assert await scalar(zone_stack, "SELECT subgroup FROM results.school_aggregates WHERE school_code = :c", c=code) == "el"
 
 
-@pytest.mark.parametrize("role, status", [("sis", 403), ("school", 403), ("board", 403), (None, 401)])
-async def test_only_admins_and_district_staff_load_state_files(zone_stack, role, status):
+@pytest.mark.parametrize("role, status", [("admin", 403), ("district", 403), ("sis", 403), ("school", 403), ("board", 403),
+                                          (None, 401)])
+async def test_only_the_deployments_state_role_loads_state_files_not_a_zones_admin_or_district(zone_stack, role, status):
     year = next(_years)
     headers = {"Content-Type": "text/csv"}
     if role:
@@ -259,5 +260,5 @@ async def test_only_admins_and_district_staff_load_state_files(zone_stack, role,
 
 async def test_a_body_that_is_not_csv_is_415(zone_stack):
     response = await zone_stack.clients["results"].post("/state-aggregates/mcas", json={"rows": []},
-                                                        headers=zone_stack.auth("admin", "z-mcas"))
+                                                        headers=zone_stack.auth("state", "z-mcas"))
     assert_problem(response, 415)

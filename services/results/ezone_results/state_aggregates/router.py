@@ -16,14 +16,15 @@ from .schemas import ImportOut
 
 router = APIRouter(prefix="/state-aggregates", tags=["state aggregates"])
 
-ZoneStaff = Annotated[Principal, Depends(require_roles("admin", "district"))]
+# The state's figures are every zone's comparison group: the deployment loads them, not a zone's staff.
+StateLoader = Annotated[Principal, Depends(require_roles("state"))]
 
 
 @router.post("/mcas", response_model=ImportOut, summary="Load a statewide MCAS school-level file",
              openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}})
 async def import_mcas(
     request: Request,
-    principal: ZoneStaff,
+    principal: StateLoader,
     uow: UnitOfWorkDep,
     subgroup: Annotated[Subgroup | None, Query(description="The file's student group. A file with a `student_group` "
                                                            "column must agree; one without is this group, or all_students.")] = None,
