@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from ezone_kit.bus import ensure_topics
@@ -79,6 +80,9 @@ class LocalZone:
     smtp_sink: SmtpSink | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     _spawned_at: dict[str, float] = field(default_factory=dict)
+    _settings: KitSettings | None = None
+    _broker_started_at: datetime | None = None
+    _state: dict[str, Any] = field(default_factory=dict)
 
     def service_port(self, entry: ServiceEntry) -> int:
         return self.port_base + SERVICES.index(entry)
@@ -148,25 +152,40 @@ class LocalZone:
         self.console.print(f"Topics: {len(all_topics())} ({len(created)} created); migrations applied")
 
         if self.broker is not None and previous.get("broker_started_at"):
-            # The memory-only broker lost whatever was not consumed before it stopped: publish again
-            # what the outboxes sent since then; consumers skip what they already have.
-            since = datetime.fromisoformat(previous["broker_started_at"])
-            engine = create_async_engine(settings.database_url)
-            try:
-                replayed = sum([await mark_for_replay(engine, e.definition.schema, since) for e in SERVICES])
-            finally:
-                await engine.dispose()
-            self.console.print(f"Re-publishing {replayed} event(s) sent since the previous broker start")
+            await self._replay(settings, datetime.fromisoformat(previous["broker_started_at"]), "the previous broker start")
 
-        state = {
+        self._settings, self._broker_started_at = settings, broker_started_at
+        self._state = {
             "settings": {k: v for k, v in overrides.items() if k != "ezone_jwks_url"} | {"ezone_jwks_url": str(jwks)},
             "broker_started_at": broker_started_at.isoformat() if self.broker else None,
             "services": {e.name: f"http://127.0.0.1:{self.service_port(e)}" for e in SERVICES},
             "pid": os.getpid(),
         }
-        (self.home / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+        (self.home / STATE_FILE).write_text(json.dumps(self._state, indent=2) + "\n")
         self._service_env = {**os.environ, **{k.upper(): str(v).lower() if isinstance(v, bool) else str(v) for k, v in overrides.items()}}
         return settings
+
+    async def _replay(self, settings: KitSettings, since: datetime, what: str) -> None:
+        """The memory-only broker lost whatever it held when it stopped: publish again what the outboxes sent to it
+        (sent since it started); consumers skip what they already have."""
+        engine = create_async_engine(settings.database_url)
+        try:
+            replayed = sum([await mark_for_replay(engine, e.definition.schema, since) for e in SERVICES])
+        finally:
+            await engine.dispose()
+        self.console.print(f"Re-publishing {replayed} event(s) sent since {what}")
+
+    async def _restart_broker(self) -> None:
+        assert self.broker is not None
+        started_at = datetime.now(UTC)
+        self.broker.start()
+        # Its topics before anything else: a relay's first publish would create a topic with the broker's defaults.
+        await ensure_topics(self._settings, all_topics())
+        await self._replay(self._settings, self._broker_started_at, "the lost broker's start")
+        self._broker_started_at = started_at
+        self._state["broker_started_at"] = started_at.isoformat()
+        (self.home / STATE_FILE).write_text(json.dumps(self._state, indent=2) + "\n")
+        self.console.print("[green]The broker is back, with its topics[/green]")
 
     def _start_smtp_sink(self) -> dict[str, object]:
         """Where alert emails go: EZONE_SMTP_HOST's server, else a local sink that keeps them in an mbox file."""
@@ -346,13 +365,21 @@ class LocalZone:
         )
 
     async def _supervise(self, stop: asyncio.Event) -> int:
-        """Whatever dies comes back, and says so: PostgreSQL (crash recovery, on the same socket; the services answer
-        503 meanwhile and reconnect by themselves) and each service, after a pause that doubles while it keeps
+        """Whatever dies comes back, and says so: the broker (its topics first, then what it lost is published
+        again), PostgreSQL (crash recovery, on the same socket; the services answer 503 meanwhile and reconnect by
+        themselves) and each service, after a pause that doubles while it keeps
         dying (1 s up to 30 s). One process dying never stops the zone."""
         pauses: dict[str, float] = {}
         next_start: dict[str, float] = {}
         while not stop.is_set():
             now = time.monotonic()
+            if self.broker is not None and not self.broker.running:
+                self.console.print("[yellow]The broker stopped, and lost what it held (memory only); starting it "
+                                   "again[/yellow]")
+                try:
+                    await self._restart_broker()
+                except Exception as exc:  # noqa: BLE001 - tried again at the next turn
+                    self.console.print(f"[red]The broker did not start ({exc}); trying again[/red]")
             if self.postgres is not None and not self.postgres.running:
                 self.console.print("[yellow]PostgreSQL stopped; starting it again (crash recovery)[/yellow]")
                 try:

@@ -197,10 +197,12 @@ class OutboxRelay:
 
 
 async def mark_for_replay(engine: AsyncEngine, schema: str, since: datetime) -> int:
-    """Queue retained events created since `since` to be published again (consumers de-duplicate)."""
+    """Queue the retained events sent since `since` (to a broker that lost them) to be published again; consumers
+    de-duplicate. By when they were sent, not created: an event replayed to a broker that is lost in turn is sent
+    again too."""
     async with engine.begin() as conn:
         result = await conn.execute(
-            text(f"UPDATE {schema}.outbox SET sent_at = NULL WHERE sent_at IS NOT NULL AND created_at >= :since"),
+            text(f"UPDATE {schema}.outbox SET sent_at = NULL WHERE sent_at >= :since"),
             {"since": since},
         )
     return result.rowcount or 0

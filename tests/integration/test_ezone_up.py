@@ -158,6 +158,18 @@ def test_ezone_up_serves_four_ready_services_with_the_demo_zone_and_ctrl_c_leave
         while httpx.get(f"http://127.0.0.1:{port_base}/zones/springfield/schools", headers=board).status_code != 200:
             assert time.monotonic() < deadline, "plans did not answer again after PostgreSQL came back"
             time.sleep(0.2)
+        # So does the broker, which comes back empty: its topics first, then the events it lost; new ones flow.
+        next(c for c in descendants(process) if "tansu" in " ".join(c.cmdline())).kill()
+        wait_for_output(process, log, "The broker is back", timeout_s=30)
+        probe = {"Authorization": f"Bearer {mint_token(home / 'keys', role='admin', zone='probe')}"}
+        assert httpx.post(f"http://127.0.0.1:{port_base}/zones", json={"id": "probe", "name": "P", "district": "D"},
+                          headers=probe).status_code == 201
+        assert httpx.post(f"http://127.0.0.1:{port_base}/zones/probe/schools", headers=probe,
+                          json={"code": "99999901", "name": "Probe", "grade_span": "6-8"}).status_code == 201
+        deadline = time.monotonic() + 30
+        while len(httpx.get(f"http://127.0.0.1:{port_base + 1}/zones/probe/schools", headers=probe).json()) != 1:
+            assert time.monotonic() < deadline, "results never heard of the school registered after the broker came back"
+            time.sleep(0.2)
         # Its administrators rename the zone; the next start still finds it by its id.
         admin = {"Authorization": f"Bearer {mint_token(home / 'keys', role='admin', zone='springfield')}"}
         renamed = httpx.patch(f"http://127.0.0.1:{port_base}/zones/springfield", headers=admin,
