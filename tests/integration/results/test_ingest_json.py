@@ -142,6 +142,19 @@ async def test_partial_stores_the_valid_rows_and_lists_the_others(zone_stack, zo
     assert event["rows_inserted"] == valid
 
 
+async def test_partial_with_no_valid_row_is_422_and_stores_nothing(zone_stack, zone_id):
+    zone = await ingest_zone(zone_stack, zone_id, schools=1)
+    rows, expected = _bad_rows(zone)
+    # Each invalid on its own (the last row of _bad_rows repeats an earlier, valid one's key: left out).
+    invalid = [row for index, row in enumerate(rows) if expected.get(index, {None}) != {None}]
+
+    body = assert_problem(await zone.post("/results", invalid, role="district", partial=True), 422)
+
+    assert {error["row"] for error in body["errors"]} == set(range(len(invalid)))
+    assert "partial=true" not in body["detail"]
+    assert (await zone.stored(), await zone.batches(), await zone.outbox_events()) == (0, 0, 0)
+
+
 async def test_an_idempotency_key_answers_a_resend_with_the_first_batch_and_refuses_another_body(zone_stack, zone_id):
     zone = await ingest_zone(zone_stack, zone_id, schools=1)
     rows = zone.results(students=20)

@@ -19,7 +19,8 @@ router = APIRouter(prefix="/zones/{zone_id}", tags=["ingest"])
 
 Submitter = Annotated[Principal, Depends(require_roles("sis", "district", "admin"))]
 IdempotencyKey = Annotated[str | None, Header(max_length=255, description="Send the same key again to get the first answer, with no second effect.")]
-Partial = Annotated[bool, Query(description="Store the valid rows and list the others, instead of storing nothing when a row is invalid.")]
+Partial = Annotated[bool, Query(description="Store the valid rows and list the others, instead of storing nothing when a "
+                                           "row is invalid. A batch with no valid row is refused (422) either way.")]
 
 _BATCH_ANSWERS = {
     200: {"description": "The batch this Idempotency-Key already stored, as it was stored.", "model": BatchSummary},

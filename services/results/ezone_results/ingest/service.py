@@ -153,8 +153,9 @@ async def post_batch(uow: UnitOfWork, principal: Principal, zone_id: str, kind: 
         if replay is not None:
             return await get_batch(uow.session, principal, zone_id, uuid.UUID(replay.resource_id)), False
     checked = received.checked
-    if checked.errors and not partial:
-        raise _invalid_rows(checked.errors, received.rows)
+    # Partial or not, a batch of which no row is valid stores nothing: it is refused, not a 201 of nothing.
+    if checked.errors and (not partial or not checked.numbers):
+        raise _invalid_rows(checked.errors, received.rows, partial=partial)
     batch = new_batch(uow.session, zone_id, "json", principal.subject, rows_received=received.rows)
     # The batch row is written once, complete, with the next statement after it (not inserted, then updated).
     with uow.session.no_autoflush:
@@ -234,12 +235,13 @@ def _forbidden_rows(rows: list[int], *, held: bool = False) -> Problem:
                         "Send them with a token that acts for those schools.", rows=rows)
 
 
-def _invalid_rows(errors: list[RowError], received: int) -> Problem:
+def _invalid_rows(errors: list[RowError], received: int, *, partial: bool = False) -> Problem:
     rows = sorted({error["row"] for error in errors})
     listed = ", ".join(map(str, rows[:20])) + (", ..." if len(rows) > 20 else "")
+    then = "send the batch again." if partial else \
+        "send the batch again, or send it with partial=true to store the valid rows."
     return Problem(422, f"{len(rows):,} of {received:,} rows are invalid (rows {listed}); nothing was stored. Fix them and "
-                        "send the batch again, or send it with partial=true to store the valid rows.",
-                   type=f"{TYPE_BASE}validation", title="Invalid request", errors=errors)
+                        f"{then}", type=f"{TYPE_BASE}validation", title="Invalid request", errors=errors)
 
 
 async def _audit(uow: UnitOfWork, principal: Principal, batch: IngestBatch, kind: str) -> None:
