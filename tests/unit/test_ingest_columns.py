@@ -28,7 +28,7 @@ RESULT_VARIANTS: dict[str, list[object]] = {
     "assessment_identifier": ["MCAS-G7-MATH", "MCAS-G7-MATH ", "x" * 101, "", 12, {"id": 1}],
     "subject": ["MATH", "ELA", "SCI", "math", " MATH", "HISTORY", None, 1],
     "grade": ["7", "07", 7, 7.0, " k ", "K", "13", 0, True, "", None],
-    "school_year": ["2024-25", "2024-26", "2024/25", " 2024-25 ", 2024, None],
+    "school_year": ["2024-25", "2024-26", "2024/25", " 2024-25 ", 2024, None, "0000-01"],
     "administration_date": ["2025-05-06", "2025-08-15", "2024-07-01", "2025-06-30", "2025-05-06T00:00:00", "06/05/2025",
                             1746489600, None],
     "scale_score": [503, 503.0, 503.5, "503.50", "503.125", 440, 560, 561, 12, -1, 1, 1.0, True, 12345678, None, "abc"],
