@@ -55,8 +55,8 @@ def consecutive_years(value: str) -> str:
     start, end = int(value[:4]), int(value[5:])
     if end != (start + 1) % 100:
         raise _invalid("school_year must name two consecutive years, e.g. 2024-25")
-    if not 1990 <= start <= 2099:
-        raise _invalid("school_year must be from 1990-91 to 2099-00")
+    if not 1990 <= start <= 9998:  # a date's years end at 9999
+        raise _invalid("school_year must be 1990-91 or later")
     return value
 
 
