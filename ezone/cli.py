@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
+import httpx
 import typer
 from ezone_kit.auth import ROLES
 from ezone_kit.devkeys import mint_token
@@ -17,7 +20,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from .importing import import_app
-from .local import LocalZone, cli_settings, home_dir
+from .local import LocalZone, cli_settings, home_dir, service_url
 from .services import SERVICES, all_topics
 from .stack import StackError
 
@@ -63,7 +66,9 @@ def up(
 def token(
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
     zone: Annotated[str, typer.Option(help="The zone id the token is bound to, e.g. springfield.")],
-    school: Annotated[list[str] | None, typer.Option(help="A school id the token acts for (repeat; required for school and sis).")] = None,
+    school: Annotated[list[str] | None, typer.Option(help=(
+        "A school the token acts for: its id, or its state code, looked up in the running zone (repeat; required "
+        "for school and sis)."))] = None,
     subject: Annotated[str | None, typer.Option(help="The `sub` claim (who this is).")] = None,
     hours: Annotated[float, typer.Option(help="Lifetime in hours.")] = 8.0,
     partner: Annotated[str | None, typer.Option(help="The partner organisation id a partner token acts for (required for partner).")] = None,
@@ -75,8 +80,29 @@ def token(
         raise typer.BadParameter(f"a {role} token acts for specific schools: add --school <school id>", param_hint="--school")
     if (role == "partner") != (partner is not None):
         raise typer.BadParameter("a partner token, and only a partner token, needs --partner <partner id>", param_hint="--partner")
-    print(mint_token(home_dir() / "keys", role=role, zone=zone, schools=school, subject=subject,
+    schools = [_school_id(zone, value) for value in school] if school else None
+    print(mint_token(home_dir() / "keys", role=role, zone=zone, schools=schools, subject=subject,
                      ttl_seconds=int(hours * 3600), partner_id=partner))
+
+
+def _school_id(zone: str, value: str) -> str:
+    """A school's id from its id or its state code (what people know): a token for an unknown id would see nothing."""
+    with contextlib.suppress(ValueError):
+        return str(uuid.UUID(value))
+    plans = service_url("plans")
+    admin = {"Authorization": f"Bearer {mint_token(home_dir() / 'keys', role='admin', zone=zone, ttl_seconds=60)}"}
+    try:
+        schools = httpx.get(f"{plans}/zones/{zone}/schools", headers=admin, timeout=10).json()
+    except (httpx.HTTPError, ValueError):
+        raise typer.BadParameter(f"{value!r} is not a school id, and the zone's schools could not be read from {plans} "
+                                 "to find a school with that state code: start the zone (`ezone up`), or pass the "
+                                 "school's id", param_hint="--school") from None
+    found = [entry["id"] for entry in schools if isinstance(entry, dict)
+             and entry.get("code", "").lstrip("0") == value.strip().lstrip("0")]
+    if len(found) != 1:
+        raise typer.BadParameter(f"zone {zone} has no school with id or state code {value!r}; its schools: "
+                                 f"GET {plans}/zones/{zone}/schools", param_hint="--school")
+    return found[0]
 
 
 @app.command()

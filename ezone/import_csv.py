@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from .local import home_dir
+from .local import home_dir, service_url
 
 CHUNK_BYTES = 1 << 20
 LISTED_ERRORS = 20
@@ -24,11 +24,13 @@ def csv_command(
         "UTF-8 CSV: a header line naming the columns (the fields of a result row; subgroups separated by `;`), "
         "then one row per line."))],
     zone: Annotated[str, typer.Option(help="The zone the results belong to, e.g. springfield.")],
-    url: Annotated[str, typer.Option(help="The results service.")] = "http://127.0.0.1:8002",
+    url: Annotated[str | None, typer.Option(help="The results service; default: the running `ezone up`'s.")] = None,
     token: Annotated[str | None, typer.Option(help="Bearer token; default: a dev admin token from .ezone/keys.")] = None,
 ) -> None:
-    """Upload a CSV file of student results, streamed: any size, with progress. Invalid rows are listed, the others stored."""
+    """Upload a CSV file of student results, streamed: any size, with progress. Invalid rows are listed, the others
+    stored; the exit code is 1 when any row was rejected, so a script can tell a partial load."""
     console = Console()
+    url = url or service_url("results")
     bearer = token or _dev_token(zone)
     endpoint = f"{url.rstrip('/')}/zones/{zone}/results/csv"
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
@@ -50,7 +52,11 @@ def csv_command(
             _fail(console, f"cannot reach the results service at {url} ({exc}). Is `ezone up` running? Otherwise pass --url.")
     if response.status_code >= 400:
         _fail(console, _problem(response, zone))
-    _print_summary(console, response.json(), zone)
+    summary = response.json()
+    _print_summary(console, summary, zone)
+    if summary["rejected"]:
+        _fail(console, f"{summary['rejected']:,} row(s) rejected (listed above); the others are stored. Fix those rows "
+                       "and send them again.")
 
 
 def _dev_token(zone: str) -> str:

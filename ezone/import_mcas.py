@@ -14,7 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from .demo import file_parameters
-from .local import home_dir
+from .local import home_dir, service_url
 
 CHUNK_BYTES = 64 * 1024
 LISTED_ERRORS = 20
@@ -22,7 +22,7 @@ def mcas_command(
     files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True, help=(
         "MCAS school-level CSV files as DESE publishes them, e.g. grades_3-8_all_students_2022.csv (all schools, "
         "one student group)."))],
-    url: Annotated[str, typer.Option(help="The results service.")] = "http://127.0.0.1:8002",
+    url: Annotated[str | None, typer.Option(help="The results service; default: the running `ezone up`'s.")] = None,
     token: Annotated[str | None, typer.Option(help="Bearer token of the `state` role; default: a dev one from .ezone/keys.")] = None,
     zone: Annotated[str, typer.Option(help="The zone of the default dev token.")] = "springfield",
 ) -> None:
@@ -33,7 +33,7 @@ def mcas_command(
     table = Table(title="MCAS files loaded")
     for column in ("file", "subgroup", "school year", "rows", "schools", "inserted", "updated", "unchanged", "zone schools changed"):
         table.add_column(column, justify="left" if column in ("file", "subgroup", "school year") else "right")
-    with httpx.Client(base_url=url, headers=headers, timeout=httpx.Timeout(30.0, read=None)) as client:
+    with httpx.Client(base_url=url or service_url("results"), headers=headers, timeout=httpx.Timeout(30.0, read=None)) as client:
         for path in files:
             summary = _upload(client, console, path)
             table.add_row(path.name, summary["subgroup"], ", ".join(summary["school_years"]), f"{summary['rows_received']:,}",

@@ -62,6 +62,13 @@ def read_state(home: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def service_url(name: str, home: Path | None = None) -> str:
+    """A service's URL for CLI commands: the running `ezone up`'s (its ports may be others than the defaults), else the
+    default port of `ezone up`."""
+    recorded = read_state(home or home_dir()).get("services", {})
+    return recorded.get(name) or f"http://127.0.0.1:{8001 + [entry.name for entry in SERVICES].index(name)}"
+
+
 def cli_settings(home: Path | None = None) -> KitSettings:
     """Settings for CLI commands: the environment first, then what a running `ezone up` recorded."""
     state = read_state(home or home_dir())

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from ezone_kit.auth import JwksVerifier
 
 from tests.helpers import register_school, register_zone, scalar, wait_for_count
+from tests.stack import served
 
 
 async def ezone(stack, home, *args: str) -> tuple[int, str]:
@@ -29,10 +33,29 @@ async def ezone(stack, home, *args: str) -> tuple[int, str]:
 
 
 async def test_token_command_mints_a_token_bound_to_its_role_zone_and_schools(zone_stack, tmp_path):
-    code, output = await ezone(zone_stack, tmp_path, "token", "--role", "school", "--zone", "springfield", "--school", "s-1", "--school", "s-2")
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    code, output = await ezone(zone_stack, tmp_path, "token", "--role", "school", "--zone", "springfield", "--school", first,
+                               "--school", second)
     assert code == 0, output
     principal = await JwksVerifier(str(tmp_path / "keys" / "jwks.json"), "ezone").verify(output.strip())
-    assert (principal.role, principal.zone, principal.schools) == ("school", "springfield", frozenset({"s-1", "s-2"}))
+    assert (principal.role, principal.zone, principal.schools) == ("school", "springfield", frozenset({first, second}))
+
+
+async def test_token_command_takes_a_schools_state_code_and_refuses_one_the_zone_does_not_have(zone_stack, tmp_path, zone_id):
+    await register_zone(zone_stack, zone_id)
+    school = await register_school(zone_stack, zone_id)
+    shutil.copytree(zone_stack.key_dir, tmp_path / "keys")  # the running zone trusts these keys
+    async with served(zone_stack, "plans") as plans:
+        (tmp_path / "state.json").write_text(json.dumps({"services": {"plans": plans}}))  # as `ezone up` records it
+
+        code, output = await ezone(zone_stack, tmp_path, "token", "--role", "school", "--zone", zone_id,
+                                   "--school", school["code"])
+        assert code == 0, output
+        principal = await JwksVerifier(str(tmp_path / "keys" / "jwks.json"), "ezone").verify(output.strip())
+        assert principal.schools == frozenset({school["id"]})
+
+        code, output = await ezone(zone_stack, tmp_path, "token", "--role", "school", "--zone", zone_id, "--school", "99999999")
+        assert code != 0 and "no school with id or state code '99999999'" in output, output
 
 
 async def test_token_command_refuses_a_school_token_without_schools_and_says_what_to_add(zone_stack, tmp_path):
