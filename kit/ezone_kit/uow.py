@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,34 +75,19 @@ class AuditLog:
         # Built once, the values bound at execution: `.values(...)` made a new statement, and its cache key, each time.
         self._insert = insert(self.table)
 
-    async def record(
-        self,
-        session: AsyncSession,
-        *,
-        actor: Principal,
-        action: str,
-        entity: str,
-        entity_id: str,
-        zone_id: str,
-        school_id: str | None = None,
-        before: dict[str, Any] | None = None,
-        after: dict[str, Any] | None = None,
-    ) -> None:
-        await session.execute(
-            self._insert,
-            {
-                "actor": actor.subject,
-                "actor_role": actor.role,
-                "zone_id": zone_id,
-                "school_id": school_id,
-                "action": action,
-                "entity": entity,
-                "entity_id": entity_id,
-                "before": before,
-                "after": after,
-                "trace_id": current_trace_id(),
-            },
-        )
+    async def record_many(self, session: AsyncSession, entries: Sequence[dict[str, Any]]) -> None:
+        if entries:
+            await session.execute(self._insert, [self._row(**entry) for entry in entries])
+
+    async def record(self, session: AsyncSession, **entry: Any) -> None:
+        await session.execute(self._insert, self._row(**entry))
+
+    @staticmethod
+    def _row(*, actor: Principal, action: str, entity: str, entity_id: str, zone_id: str, school_id: str | None = None,
+             before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"actor": actor.subject, "actor_role": actor.role, "zone_id": zone_id, "school_id": school_id,
+                "action": action, "entity": entity, "entity_id": entity_id, "before": before, "after": after,
+                "trace_id": current_trace_id()}
 
 
 class UnitOfWork:
@@ -129,6 +115,10 @@ class UnitOfWork:
 
     async def audit(self, **entry: Any) -> None:
         await self._audit.record(self.session, **entry)
+
+    async def audit_many(self, entries: Sequence[dict[str, Any]]) -> None:
+        """Several entries in one statement (the keyword arguments of `audit`, each)."""
+        await self._audit.record_many(self.session, entries)
 
     async def commit(self) -> list[uuid.UUID]:
         event_ids = await self._outbox.add(self.session, self._events)

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Request, Response
 from . import discovery
 from .problems import EdFiRoute, bad_parameters, data_validation_failed, unknown_resource
 from .resources import NAMESPACE, Resource, resource as resource_named
-from .service import EdFi, Stored
+from .service import EdFi
+from .writes import Stored
 
 BASE = "/ed-fi"
 DATA = f"{BASE}/data/v3/{NAMESPACE}"

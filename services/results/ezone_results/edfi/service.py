@@ -3,14 +3,10 @@ natural key; student data is also made into ezone's own rows, which the review r
 
 A write is checked outside any transaction, from caches where it can be (the resource's schema, its descriptor
 values, its references, and for student data the assessment's own score ranges and performance levels, the grade
-taught at the school, the caller's schools). Then a POST joins the POSTs of other requests waiting to be written (group commit, `group_commit.py`): one transaction writes
-the group, each item in a savepoint of its own — its document, the row made from it, its audit entry — and one
-`results.posted` per school, school year and subject the group changed. PUT and DELETE are a transaction each.
-
-studentAssessments → student_results. Ed-Fi's key (studentAssessmentIdentifier, assessment, student) lets two
-records share one administration (the same student, assessment and day); ezone keeps one result per
-administration, made from one of them chosen whatever order they came in: a record with a score or a level
-before one without, then the lowest studentAssessmentIdentifier. studentSchoolAssociations → enrollments.
+taught at the school, the caller's schools). Then a POST joins the POSTs of other requests waiting to be written
+(group commit, `group_commit.py`): one transaction writes the group set-wise (`writes.py`): its documents, the
+rows made from them, their audit entries, and one `results.posted` per school, school year and subject the group
+changed. PUT and DELETE are a transaction each.
 """
 
 from __future__ import annotations
@@ -20,7 +16,6 @@ import logging
 import uuid
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from importlib import resources as package_files
 from typing import Any
 
@@ -30,37 +25,53 @@ from ezone_kit.problems import Problem
 from ezone_kit.service import Kit
 from ezone_kit.uow import UnitOfWork
 from ezone_schemas import ResultsPosted
-from ezone_schemas.vocabulary import Subject
-from pydantic_core import to_jsonable_python
 from sqlalchemy import Row, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from .assessments import Assessment, Assessments
+from .assessments import Assessments
 from .group_commit import GroupCommit
-from .mapping import EnrollmentValues, ResultValues, enrollment_values, grades_in_span, result_values
+from .mapping import (
+    EnrollmentValues,
+    ResultValues,
+    enrollment_values,
+    grades_in_span,
+    result_values,
+)
 from .openapi_schemas import DESCRIPTOR_RESOURCES
-from .reads import LazyConnection, Reader
 from .problems import (
     authorization_denied,
     data_validation_failed,
     dependent_items_exist,
-    identity_conflict,
     not_found,
     precondition_failed,
     unresolved_reference,
+    write_conflict,
 )
+from .reads import LazyConnection, Reader
 from .resources import RESOURCES, Resource, references_in
 from .validation import Descriptors, schema_errors
+from .writes import (
+    COLUMNS,
+    Change,
+    NewDocument,
+    Stored,
+    as_json,
+    coalesced,
+    existing_documents,
+    identity_key,
+    insert_documents,
+    locked_documents,
+    project_enrollments,
+    project_results,
+    stored_from,
+    update_documents,
+)
 
 _log = logging.getLogger("ezone.results.edfi")
 
 SERVER_FIELDS = ("id", "_etag", "_lastModifiedDate")
-_SUBJECTS = {str(subject) for subject in Subject}
 
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value, default=to_jsonable_python).decode()
 
 
 def client_document(body: Any) -> Any:
@@ -77,26 +88,6 @@ def client_document(body: Any) -> Any:
 
 def _default_descriptors() -> dict[str, list[dict[str, str]]]:
     return json.loads(package_files.files(__package__).joinpath("descriptors.json").read_text())
-
-
-@dataclass(frozen=True)
-class Stored:
-    id: uuid.UUID
-    resource: str
-    identity: dict[str, Any]
-    document: dict[str, Any]
-    school_id: uuid.UUID | None
-    result_key: str | None
-    change_version: int
-    last_modified: datetime
-
-    @property
-    def etag(self) -> str:
-        return str(self.change_version)
-
-    def body(self) -> dict[str, Any]:
-        modified = self.last_modified.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        return {"id": self.id.hex, **self.document, "_etag": self.etag, "_lastModifiedDate": modified}
 
 
 @dataclass(frozen=True)
@@ -137,6 +128,29 @@ class _Checked:
     school_id: uuid.UUID | None = None
     result: ResultValues | None = None
     enrollment: EnrollmentValues | None = None
+
+
+# How many times a write starts again when concurrent requests changed its item meanwhile.
+_ATTEMPTS = 3
+
+
+class _WriteAlone(Exception):
+    """A group that must be written item by item instead."""
+
+
+def _new_document(actor: Principal, checked: _Checked) -> NewDocument:
+    return NewDocument(actor.zone, checked.resource, checked.identity, checked.document, checked.school_id,
+                       checked.result.result_key if checked.result else None)
+
+
+def _audit_entry(change: Change) -> dict[str, Any]:
+    stored = change.after or change.before
+    assert stored is not None
+    action = "deleted" if change.after is None else "updated" if change.before else "created"
+    identity = {"before": stored.identity} if change.after is None else {"after": stored.identity}
+    return {"actor": change.actor, "action": f"edfi.{change.resource.name}.{action}", "entity": change.resource.name,
+            "entity_id": stored.id.hex, "zone_id": change.actor.zone,
+            "school_id": str(stored.school_id) if stored.school_id else None, **identity}
 
 
 # A group's statement count grows with its items; 128 is about as many requests as a loader keeps in flight.
@@ -197,9 +211,9 @@ class EdFi:
         async with self.kit.engine.connect() as conn:
             await self.ensure_seeded(actor.zone)
             rows = await conn.execute(text(
-                f"SELECT {_COLUMNS} FROM results.edfi_documents WHERE {where} ORDER BY position OFFSET :offset LIMIT :limit"),
+                f"SELECT {COLUMNS} FROM results.edfi_documents WHERE {where} ORDER BY position OFFSET :offset LIMIT :limit"),
                 {**params, "offset": offset, "limit": limit})
-            items = [_stored(row) for row in rows]
+            items = [stored_from(row) for row in rows]
             total = (await conn.execute(text(f"SELECT count(*) FROM results.edfi_documents WHERE {where}"), params)
                      ).scalar_one() if count else None
         return items, total
@@ -242,53 +256,77 @@ class EdFi:
         return await self.writer.submit((actor, checked))
 
     async def _write_group(self, group: Sequence[tuple[Principal, _Checked]]) -> list[Written | BaseException]:
-        """One transaction for a group of POSTs; each item in a savepoint of its own, so that its error is its alone;
-        one results.posted per school, year and subject the group changed."""
-        outcomes: list[Written | BaseException] = []
-        announced: list[ResultsPosted] = []
-        batch_id = uuid.uuid4()
-        try:
-            async with self.kit.unit_of_work() as uow:
-                connection = await uow.session.connection()
-                for actor, checked in group:
-                    events: list[ResultsPosted] = []
-                    try:
-                        if len(group) == 1:  # its transaction is its own
-                            outcomes.append(await self._upsert_one(uow, actor, checked, events, batch_id))
-                        else:
-                            async with connection.begin_nested():
-                                outcomes.append(await self._upsert_one(uow, actor, checked, events, batch_id))
-                    except Problem as problem:
-                        if len(group) == 1:
-                            raise
-                        outcomes.append(problem)
-                    else:
-                        announced.extend(events)
-                uow.emit(*_coalesced(announced))
-                await uow.commit()
-        except DBAPIError as exc:
-            if len(group) == 1:
-                raise
-            # E.g. a deadlock with a group of another process: each item is then written on its own.
-            _log.warning("An Ed-Fi group of %d items failed (%s); each is written on its own.", len(group), exc.orig)
-            return [await _outcome(self._write_group([item])) for item in group]
-        for actor, checked in group:
-            self._forget(actor.zone, checked.resource, checked.identity)
-        return outcomes
+        if len(group) > 1:
+            try:
+                return await self._write_items(group)
+            except (Problem, DBAPIError, _WriteAlone) as exc:
+                # One item's error that only the database or the rows could tell (another school's result, an
+                # identity conflict), the same item twice, a race for a new key, a deadlock with another process:
+                # each item is then written on its own, and answered on its own.
+                _log.info("An Ed-Fi group of %d items is written item by item: %s", len(group), exc)
+        return [await _outcome(self._write_alone(item)) for item in group]
 
-    async def _upsert_one(self, uow: UnitOfWork, actor: Principal, checked: _Checked, events: list[ResultsPosted],
-                          batch_id: uuid.UUID) -> Written:
-        connection = await uow.session.connection()
-        stored = await _by_identity(connection, actor.zone, checked.resource, checked.identity)
-        if stored is None:
-            created = await _insert(connection, actor.zone, checked)
-            if created is not None:
-                await self._after_write(uow, actor, checked, None, created, events, batch_id)
-                return Written(created, created=True)
-            # Created meanwhile by a concurrent request with the same key: this one updates it.
-            stored = await _by_identity(connection, actor.zone, checked.resource, checked.identity)
-            assert stored is not None
-        return Written(await self._update(uow, actor, checked, stored, events, batch_id), created=False)
+    async def _write_alone(self, item: tuple[Principal, _Checked]) -> Written:
+        for _ in range(_ATTEMPTS):
+            try:
+                [outcome] = await self._write_items([item])
+            except _WriteAlone:
+                # Created or changed by a concurrent request meanwhile: written again, it starts from that.
+                continue
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+        raise write_conflict(f"The item was changed by other requests {_ATTEMPTS} times while this one was written.")
+
+    async def _write_items(self, items: Sequence[tuple[Principal, _Checked]]) -> list[Written | BaseException]:
+        """One transaction: every item's document (created, updated, or left as it is when sent as stored), the rows
+        made from them, their audit entries, and one results.posted per school, school year and subject changed.
+        An item the caller may not change is answered with its problem and written not at all."""
+        outcomes: list[Written | BaseException | None] = [None] * len(items)
+        keys = [identity_key(actor.zone, checked.resource.name, checked.identity) for actor, checked in items]
+        if len(set(keys)) < len(keys):
+            raise _WriteAlone("the same item more than once in the group")
+        async with self.kit.unit_of_work() as uow:
+            connection = await uow.session.connection()
+            before = await existing_documents(connection, keys)
+            new: list[int] = []
+            changed: list[int] = []
+            for n, ((actor, checked), key) in enumerate(zip(items, keys, strict=True)):
+                stored = before.get(key)
+                if stored is None:
+                    new.append(n)
+                    continue
+                try:
+                    _may_change(actor, checked.resource, stored)
+                except Problem as problem:
+                    outcomes[n] = problem
+                    continue
+                if stored.document == checked.document and stored.school_id == checked.school_id:
+                    outcomes[n] = Written(stored, created=False)  # as sent before: no second effect
+                else:
+                    changed.append(n)
+            locked = await locked_documents(connection, [before[keys[n]].id for n in changed])
+            if any(getattr(locked.get(stored.id), "change_version", None) != stored.change_version
+                   for stored in (before[keys[n]] for n in changed)):
+                raise _WriteAlone("an item was changed by a concurrent request meanwhile")
+            created = await insert_documents(connection, [_new_document(*items[n]) for n in new])
+            if None in created:
+                raise _WriteAlone("an item was created by a concurrent request meanwhile")
+            updated = await update_documents(connection, [(before[keys[n]].id, _new_document(*items[n]))
+                                                          for n in changed])
+            changes: list[Change] = []
+            for indexes, written, is_new in ((new, created, True), (changed, updated, False)):
+                for n, stored in zip(indexes, written, strict=True):
+                    assert stored is not None
+                    actor, checked = items[n]
+                    outcomes[n] = Written(stored, created=is_new)
+                    changes.append(Change(actor, checked.resource, None if is_new else before[keys[n]], stored,
+                                          checked.enrollment))
+            await self._project(uow, changes)
+            await uow.commit()
+        for actor, checked in items:
+            self._forget(actor.zone, checked.resource, checked.identity)
+        return [outcome for outcome in outcomes if outcome is not None]
 
     async def replace(self, actor: Principal, resource: Resource, item_id: str, body: Any, if_match: str | None) -> Stored:
         """PUT: the item's whole new document; its natural key cannot change."""
@@ -299,11 +337,13 @@ class EdFi:
             _check_etag(stored, if_match)
             if stored.identity != checked.identity:
                 raise data_validation_failed({"$": [
-                    f"The natural key of a {resource.name} item cannot be changed (it is {_json(stored.identity)}); "
+                    f"The natural key of a {resource.name} item cannot be changed (it is {as_json(stored.identity)}); "
                     "delete it and create the new one."]})
-            events: list[ResultsPosted] = []
-            updated = await self._update(uow, actor, checked, stored, events, uuid.uuid4())
-            uow.emit(*events)
+            if stored.document == checked.document and stored.school_id == checked.school_id:
+                return stored
+            [updated] = await update_documents(await uow.session.connection(),
+                                               [(stored.id, _new_document(actor, checked))])
+            await self._project(uow, [Change(actor, resource, stored, updated, checked.enrollment)])
             await uow.commit()
         self._forget(actor.zone, resource, checked.identity)
         return updated
@@ -321,53 +361,30 @@ class EdFi:
             await connection.execute(text(
                 "INSERT INTO results.edfi_deletes (id, zone_id, resource, identity, school_id)"
                 " VALUES (:id, :zone_id, :resource, CAST(:identity AS jsonb), :school_id)"),
-                {"id": stored.id, "zone_id": actor.zone, "resource": resource.name, "identity": _json(stored.identity),
+                {"id": stored.id, "zone_id": actor.zone, "resource": resource.name, "identity": as_json(stored.identity),
                  "school_id": stored.school_id})
-            if stored.result_key is not None:
-                events: list[ResultsPosted] = []
-                await self._project_results(actor, connection, [stored.result_key], events, uuid.uuid4())
-                uow.emit(*events)
-            elif resource.name == "studentSchoolAssociations":
-                await connection.execute(text("DELETE FROM results.enrollments WHERE edfi_document_id = :id"),
-                                      {"id": stored.id})
-            await uow.audit(actor=actor, action=f"edfi.{resource.name}.deleted", entity=resource.name,
-                            entity_id=stored.id.hex, zone_id=actor.zone,
-                            school_id=str(stored.school_id) if stored.school_id else None, before=stored.identity)
+            await self._project(uow, [Change(actor, resource, stored, None)])
             await uow.commit()
         self._forget(actor.zone, resource, stored.identity)
 
-    async def _update(self, uow: UnitOfWork, actor: Principal, checked: _Checked, stored: Stored,
-                      events: list[ResultsPosted], batch_id: uuid.UUID) -> Stored:
-        _may_change(actor, checked.resource, stored)
-        if stored.document == checked.document and stored.school_id == checked.school_id:
-            return stored  # as sent before: no second effect
-        row = (await (await uow.session.connection()).execute(_UPDATE_DOCUMENT, {"id": stored.id, "document": _json(checked.document), "school_id": checked.school_id,
-             "result_key": checked.result.result_key if checked.result else None})).one()
-        updated = _stored(row)
-        await self._after_write(uow, actor, checked, stored, updated, events, batch_id)
-        return updated
-
-    async def _after_write(self, uow: UnitOfWork, actor: Principal, checked: _Checked, before: Stored | None,
-                           after: Stored, events: list[ResultsPosted], batch_id: uuid.UUID) -> None:
-        """ezone's rows made from the document, and the audit entry."""
+    async def _project(self, uow: UnitOfWork, changes: Sequence[Change]) -> None:
+        """ezone's rows made from the changed documents, the audit entries, and the results.posted events."""
         connection = await uow.session.connection()
-        if checked.resource.name == "studentAssessments":
-            # The old administration first: it lets go of its row before the new one takes it.
-            keys = [before.result_key if before else None, after.result_key]
-            await self._project_results(actor, connection, [key for n, key in enumerate(keys) if key and key not in keys[:n]],
-                                        events, batch_id)
-        elif checked.enrollment is not None:
-            await _project_enrollment(connection, actor, checked, after)
-        await uow.audit(actor=actor, action=f"edfi.{checked.resource.name}.{'updated' if before else 'created'}",
-                        entity=checked.resource.name, entity_id=after.id.hex, zone_id=actor.zone,
-                        school_id=str(after.school_id) if after.school_id else None, after=checked.identity)
+        events: list[ResultsPosted] = []
+        await project_results(connection, self.assessments,
+                              [change for change in changes if change.resource.name == "studentAssessments"],
+                              events, uuid.uuid4())
+        await project_enrollments(connection,
+                                  [change for change in changes if change.resource.name == "studentSchoolAssociations"])
+        await uow.audit_many([_audit_entry(change) for change in changes])
+        uow.emit(*coalesced(events))
 
     def _forget(self, zone_id: str, resource: Resource, identity: dict[str, Any]) -> None:
         if resource.descriptor:
             self.descriptors.forget(zone_id)
         elif resource.name == "assessments":
             self.assessments.forget(zone_id, identity["namespace"], identity["assessmentIdentifier"])
-        self.resolved.discard((zone_id, resource.name, _json(identity)))
+        self.resolved.discard((zone_id, resource.name, as_json(identity)))
 
     # --- checks ----------------------------------------------------------------------------------------------
 
@@ -389,7 +406,7 @@ class EdFi:
                     " FROM unnest(CAST(:resources AS text[]), CAST(:documents AS jsonb[])) AS d(resource, document)"
                     " ON CONFLICT DO NOTHING"),
                     {"z": zone_id, "resources": [name for name, _ in defaults],
-                     "documents": [_json(value) for _, value in defaults]})
+                     "documents": [as_json(value) for _, value in defaults]})
         self.seeded.add(zone_id)
 
     async def _check(self, actor: Principal, resource: Resource, body: Any) -> _Checked:
@@ -434,7 +451,7 @@ class EdFi:
                     raise unresolved_reference("School", f"No school with schoolId {key['schoolId']} is registered in "
                                                          f"zone {actor.zone} (at {path}).")
                 schools[path] = school
-            elif (actor.zone, reference.resource, identity := _json(key)) not in self.resolved:
+            elif (actor.zone, reference.resource, identity := as_json(key)) not in self.resolved:
                 wanted.setdefault((reference.resource, identity), []).append(path)
         if wanted:
             found = await conn.execute(text(
@@ -442,7 +459,7 @@ class EdFi:
                 " (SELECT * FROM unnest(CAST(:resources AS text[]), CAST(:identities AS jsonb[])))"),
                 {"z": actor.zone, "resources": [name for name, _ in wanted], "identities": [key for _, key in wanted]})
             for name, identity in found:
-                key = (name, _json(identity))
+                key = (name, as_json(identity))
                 if key not in wanted:  # jsonb prints its keys in its own order
                     key = next(k for k in wanted if k[0] == name and orjson.loads(k[1]) == identity)
                 self._remember(actor.zone, *key)
@@ -486,156 +503,12 @@ class EdFi:
         _may_act_for(actor, school)
         return _Checked(resource, document, identity, school_id=school.id, result=values)
 
-    # --- ezone's rows ----------------------------------------------------------------------------------------
 
-    async def _project_results(self, actor: Principal, connection: AsyncConnection, keys: Sequence[str],
-                               events: list[ResultsPosted], batch_id: uuid.UUID) -> None:
-        """Make each administration's student_results row from the record chosen among its documents (or remove
-        the row when none is left), announcing what changed."""
-        # Two records of one administration may be written at once (an Ed-Fi loader sends in parallel): one at a
-        # time makes the row, in key order so that two writers never wait for each other.
-        for key in sorted(keys):
-            await connection.execute(_LOCK_RESULT, {"key": f"edfi-result|{actor.zone}|{key}"})
-        for key in keys:
-            documents = (await connection.execute(_DOCUMENTS_OF_RESULT, {"z": actor.zone, "key": key})).all()
-            chosen = min((_stored(row) for row in documents), key=_choice, default=None)
-            values = None
-            if chosen is not None:
-                reference = chosen.document["assessmentReference"]
-                assessment = await self.assessments.get(connection, actor.zone, reference["namespace"],
-                                                        reference["assessmentIdentifier"])
-                values = _values_of(chosen, assessment)
-            student, namespace, identifier, year, day = key.split("|")
-            row = (await connection.execute(_RESULT_ROW, {"z": actor.zone, "s": student, "n": namespace, "a": identifier, "y": year, "d": date.fromisoformat(day)}
-            )).one_or_none()
-            if row is not None and not actor.may_act_for_school(row.school_id):
-                raise authorization_denied("The result belongs to a school the client may not post data for.")
-            if values is None or chosen is None:
-                if row is not None and row.edfi_document_id is not None:
-                    await connection.execute(_DELETE_RESULT, {"id": row.id})
-                    _announce(events, actor.zone, row._mapping, batch_id, updated=1)
-                continue
-            new = _result_columns(values, chosen)
-            if row is None:
-                await connection.execute(_INSERT_RESULT, {"zone_id": actor.zone, "batch_id": batch_id, **new})
-                _announce(events, actor.zone, new, batch_id, inserted=1)
-            elif any(row._mapping[name] != value for name, value in new.items()):
-                try:
-                    async with connection.begin_nested():
-                        await connection.execute(_UPDATE_RESULT, {**new, "batch_id": batch_id, "id": row.id})
-                except Exception as exc:
-                    if "ix_student_results_edfi_document" in str(exc):
-                        raise identity_conflict("Another administration's result is already made from this record.") from None
-                    raise
-                _announce(events, actor.zone, new, batch_id, updated=1)
-                if (row.school_id, row.subject) != (new["school_id"], new["subject"]):
-                    _announce(events, actor.zone, row._mapping, batch_id, updated=1)
-
-
-def _coalesced(events: Sequence[ResultsPosted]) -> list[ResultsPosted]:
-    """One event per zone, school, school year and subject, counting all the group's rows."""
-    merged: dict[tuple[Any, ...], ResultsPosted] = {}
-    for event in events:
-        key = (event.zone_id, event.school_id, event.school_year, event.subject)
-        first = merged.get(key)
-        merged[key] = event if first is None else first.model_copy(update={
-            "rows_inserted": first.rows_inserted + event.rows_inserted,
-            "rows_updated": first.rows_updated + event.rows_updated,
-            "assessment_identifiers": sorted({*first.assessment_identifiers, *event.assessment_identifiers})})
-    return list(merged.values())
-
-
-async def _outcome(write: Awaitable[list[Written | BaseException]]) -> Written | BaseException:
+async def _outcome(write: Awaitable[Written]) -> Written | BaseException:
     try:
-        [outcome] = await write
+        return await write
     except Exception as exc:  # noqa: BLE001 - the item's own answer
         return exc
-    return outcome
-
-
-_COLUMNS = "id, resource, identity, document, school_id, result_key, change_version, last_modified"
-_RESULT_COLUMNS = ("school_id", "student_id", "assessment_namespace", "assessment_identifier", "subject",
-                   "assessment_category", "grade", "school_year", "administration_date", "scale_score",
-                   "performance_level", "proficient", "growth_percentile", "not_tested_reason", "edfi_identifier",
-                   "edfi_document_id")
-# The write path's statements, their text parsed once.
-_BY_IDENTITY = text(f"SELECT {_COLUMNS} FROM results.edfi_documents WHERE zone_id = :z AND resource = :r"
-                    " AND identity = CAST(:identity AS jsonb)")
-_BY_IDENTITY_FOR_UPDATE = text(f"{_BY_IDENTITY.text} FOR UPDATE")
-_INSERT_DOCUMENT = text(
-    "INSERT INTO results.edfi_documents (id, zone_id, resource, identity, document, school_id, result_key)"
-    " VALUES (:id, :z, :r, CAST(:identity AS jsonb), CAST(:document AS jsonb), :school_id, :result_key)"
-    f" ON CONFLICT ON CONSTRAINT uq_edfi_documents_identity DO NOTHING RETURNING {_COLUMNS}")
-_UPDATE_DOCUMENT = text(
-    "UPDATE results.edfi_documents SET document = CAST(:document AS jsonb), school_id = :school_id,"
-    " result_key = :result_key, change_version = nextval('results.edfi_change_version'), last_modified = now()"
-    f" WHERE id = :id RETURNING {_COLUMNS}")
-_LOCK_RESULT = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
-_DOCUMENTS_OF_RESULT = text(f"SELECT {_COLUMNS} FROM results.edfi_documents WHERE zone_id = :z AND result_key = :key")
-_RESULT_ROW = text(
-    "SELECT * FROM results.student_results WHERE zone_id = :z AND student_id = :s AND assessment_namespace = :n"
-    " AND assessment_identifier = :a AND school_year = :y AND administration_date = :d FOR UPDATE")
-_DELETE_RESULT = text("DELETE FROM results.student_results WHERE id = :id")
-_INSERT_RESULT = text(f"INSERT INTO results.student_results (zone_id, batch_id, {', '.join(_RESULT_COLUMNS)})"
-                      f" VALUES (:zone_id, :batch_id, {', '.join(f':{name}' for name in _RESULT_COLUMNS)})")
-_UPDATE_RESULT = text(f"UPDATE results.student_results SET {', '.join(f'{name} = :{name}' for name in _RESULT_COLUMNS)},"
-                      " batch_id = :batch_id, updated_at = now() WHERE id = :id")
-
-
-def _stored(row: Any) -> Stored:
-    return Stored(row.id, row.resource, row.identity, row.document, row.school_id, row.result_key, row.change_version,
-                  row.last_modified)
-
-
-def _choice(stored: Stored) -> tuple[bool, str]:
-    document = stored.document
-    has_result = bool(document.get("scoreResults") or document.get("performanceLevels"))
-    return not has_result, document["studentAssessmentIdentifier"]
-
-
-def _values_of(stored: Stored, assessment: Assessment | None) -> ResultValues | None:
-    if assessment is None:
-        return None
-    values, _ = result_values(stored.document, assessment)
-    return values
-
-
-def _result_columns(values: ResultValues, chosen: Stored) -> dict[str, Any]:
-    return {
-        "school_id": chosen.school_id, "student_id": values.student_id,
-        "assessment_namespace": values.assessment_namespace, "assessment_identifier": values.assessment_identifier,
-        "subject": values.subject, "assessment_category": values.assessment_category, "grade": values.grade,
-        "school_year": values.school_year, "administration_date": values.administration_date,
-        "scale_score": values.scale_score, "performance_level": values.performance_level,
-        "proficient": values.proficient, "growth_percentile": values.growth_percentile,
-        "not_tested_reason": values.not_tested_reason, "edfi_identifier": values.edfi_identifier,
-        "edfi_document_id": chosen.id,
-    }
-
-
-def _announce(events: list[ResultsPosted], zone_id: str, row: Any, batch_id: uuid.UUID, *, inserted: int = 0,
-              updated: int = 0) -> None:
-    """results.posted for the row's school, year and subject, when the subject is one ezone reviews."""
-    if row["subject"] not in _SUBJECTS:
-        return
-    events.append(ResultsPosted(zone_id=zone_id, school_id=row["school_id"], school_year=row["school_year"],
-                           subject=row["subject"], assessment_identifiers=[row["assessment_identifier"]],
-                           batch_id=batch_id, source="edfi", rows_inserted=inserted, rows_updated=updated,
-                           posted_at=datetime.now(UTC)))
-
-
-async def _project_enrollment(connection: AsyncConnection, actor: Principal, checked: _Checked, stored: Stored) -> None:
-    values = checked.enrollment
-    assert values is not None
-    params = {"zone_id": actor.zone, "student_id": values.student_id, "school_id": checked.school_id,
-              "entry_date": values.entry_date, "school_year": values.school_year, "grade": values.grade,
-              "exit_date": values.exit_date, "document_id": stored.id, "batch_id": uuid.uuid4()}
-    await connection.execute(text(
-        "INSERT INTO results.enrollments (zone_id, student_id, school_id, entry_date, school_year, grade, exit_date,"
-        " edfi_document_id, batch_id) VALUES (:zone_id, :student_id, :school_id, :entry_date, :school_year, :grade,"
-        " :exit_date, :document_id, :batch_id) ON CONFLICT ON CONSTRAINT uq_enrollments_natural_key DO UPDATE SET"
-        " school_year = excluded.school_year, grade = excluded.grade, exit_date = excluded.exit_date,"
-        " edfi_document_id = excluded.edfi_document_id, batch_id = excluded.batch_id, updated_at = now()"), params)
 
 
 async def _enrolled_school(conn: Reader, zone_id: str, values: ResultValues) -> Row[Any] | None:
@@ -647,21 +520,6 @@ async def _enrolled_school(conn: Reader, zone_id: str, values: ResultValues) -> 
         {"z": zone_id, "student": values.student_id, "day": values.administration_date})).one_or_none()
 
 
-async def _by_identity(connection: AsyncConnection, zone_id: str, resource: Resource,
-                              identity: dict[str, Any], *, lock: bool = True) -> Stored | None:
-    row = (await connection.execute(_BY_IDENTITY_FOR_UPDATE if lock else _BY_IDENTITY,
-        {"z": zone_id, "r": resource.name, "identity": _json(identity)})).one_or_none()
-    return _stored(row) if row is not None else None
-
-
-async def _insert(connection: AsyncConnection, zone_id: str, checked: _Checked) -> Stored | None:
-    row = (await connection.execute(_INSERT_DOCUMENT,
-        {"id": uuid.uuid4(), "z": zone_id, "r": checked.resource.name, "identity": _json(checked.identity),
-         "document": _json(checked.document), "school_id": checked.school_id,
-         "result_key": checked.result.result_key if checked.result else None})).one_or_none()
-    return _stored(row) if row is not None else None
-
-
 async def _by_id(db: AsyncConnection | AsyncSession, zone_id: str, resource: Resource, item_id: str, *,
                  lock: bool = False) -> Stored:
     try:
@@ -669,11 +527,11 @@ async def _by_id(db: AsyncConnection | AsyncSession, zone_id: str, resource: Res
     except ValueError:
         raise not_found(resource.name, item_id) from None
     row = (await db.execute(text(
-        f"SELECT {_COLUMNS} FROM results.edfi_documents WHERE id = :id AND zone_id = :z AND resource = :r"
+        f"SELECT {COLUMNS} FROM results.edfi_documents WHERE id = :id AND zone_id = :z AND resource = :r"
         + (" FOR UPDATE" if lock else "")), {"id": parsed, "z": zone_id, "r": resource.name})).one_or_none()
     if row is None:
         raise not_found(resource.name, item_id)
-    return _stored(row)
+    return stored_from(row)
 
 
 async def _refuse_if_referenced(connection: AsyncConnection, zone_id: str, resource: Resource, stored: Stored) -> None:
@@ -687,7 +545,7 @@ async def _refuse_if_referenced(connection: AsyncConnection, zone_id: str, resou
             referring = (await connection.execute(text(
                 "SELECT count(*) FROM results.edfi_documents WHERE zone_id = :z AND resource = :r"
                 " AND document @> CAST(:pattern AS jsonb)"),
-                {"z": zone_id, "r": other.name, "pattern": _json(pattern)})).scalar_one()
+                {"z": zone_id, "r": other.name, "pattern": as_json(pattern)})).scalar_one()
             if referring:
                 raise dependent_items_exist(f"{referring} {other.name} item(s) refer to this {resource.name} item: "
                                             "delete them first.")

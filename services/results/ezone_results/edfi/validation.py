@@ -107,6 +107,7 @@ def _descriptor_resource_by_suffix() -> list[tuple[str, str]]:
 _SUFFIXES = _descriptor_resource_by_suffix()
 
 
+@cache  # a resource's property names are few; this runs for each property of each record
 def descriptor_resource_of(property_name: str) -> str | None:
     capitalised = property_name[0].upper() + property_name[1:]
     return next((name for suffix, name in _SUFFIXES if capitalised.endswith(suffix)), None)
