@@ -1065,6 +1065,26 @@ async def test_an_assessment_that_results_refer_to_is_409_on_delete_until_they_a
     assert (await delete_edfi(zone_stack, path, admin)).status_code == 204
 
 
+async def test_a_descriptor_a_document_uses_is_409_on_delete_and_an_unused_one_is_deleted(zone_stack, zone_id, grand_bend):
+    admin = zone_stack.auth("admin", zone_id)
+    result = item_path(await post_edfi(zone_stack, "studentAssessments", a_result(), admin))
+    [eighth] = (await get_edfi(zone_stack, "gradeLevelDescriptors", admin, codeValue="Eighth grade")).json()
+    [twelfth] = (await get_edfi(zone_stack, "gradeLevelDescriptors", admin, codeValue="Twelfth grade")).json()
+    before = await footprint(zone_stack, zone_id)
+
+    refused = await delete_edfi(zone_stack, f"gradeLevelDescriptors/{eighth['id']}", admin)
+
+    body = assert_edfi_problem(refused, 409, "urn:ed-fi:api:conflict:dependent-item-exists")
+    assert "1 studentAssessments" in body["errors"][0] and f"{GRADE}Eighth grade" in body["errors"][0], body
+    assert await footprint(zone_stack, zone_id) == before
+    assert (await delete_edfi(zone_stack, f"gradeLevelDescriptors/{twelfth['id']}", admin)).status_code == 204
+    assert (await delete_edfi(zone_stack, result, admin)).status_code == 204
+    # Still the grade of an assessment: named, as the one use left.
+    again = await delete_edfi(zone_stack, f"gradeLevelDescriptors/{eighth['id']}", admin)
+    assert "studentAssessments" not in assert_edfi_problem(again, 409, "urn:ed-fi:api:conflict:dependent-item-exists")[
+        "errors"][0]
+
+
 async def test_a_null_optional_value_is_read_as_absent(zone_stack, zone_id, grand_bend):
     admin = zone_stack.auth("admin", zone_id)
 

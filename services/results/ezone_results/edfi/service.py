@@ -549,6 +549,19 @@ async def _refuse_if_referenced(connection: AsyncConnection, zone_id: str, resou
             if referring:
                 raise dependent_items_exist(f"{referring} {other.name} item(s) refer to this {resource.name} item: "
                                             "delete them first.")
+    if resource.descriptor:
+        # A descriptor is referred to by its URI (namespace#codeValue) as a value, wherever a document uses it.
+        uri = f"{stored.identity['namespace']}#{stored.identity['codeValue']}"
+        users = (await connection.execute(_DESCRIPTOR_USERS, {"z": zone_id, "uri": uri})).all()
+        if users:
+            named = ", ".join(f"{count} {name}" for name, count in users)
+            raise dependent_items_exist(f"{named} item(s) use the descriptor {uri}: change or delete them first.")
+
+
+_DESCRIPTOR_USERS = text(
+    "SELECT resource, count(*) FROM results.edfi_documents WHERE zone_id = :z"
+    " AND jsonb_path_exists(document, '$.** ? (@ == $uri)', jsonb_build_object('uri', CAST(:uri AS text)))"
+    " GROUP BY resource ORDER BY resource")
 
 
 def _may_read(actor: Principal, resource: Resource, stored: Stored) -> None:
