@@ -18,13 +18,15 @@ install: $(STAMP)
 up: $(STAMP)
 	$(BIN)/ezone up
 
-# The board page's test drives a real headless Chromium: Debian's package, installed here when missing.
+# The board page's tests drive a real headless Chromium: Debian's package, installed here when missing.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 		echo "Installing Debian's chromium for the board page's browser test"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get install -y --no-install-recommends chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; } \
 		|| { echo "Could not install chromium: run 'apt-get install chromium' (Debian/Ubuntu) and retry." >&2; exit 1; }; }
+	@# axe-core for the pages' accessibility check, from npm at the version tests/browser/axe.py pins, into .axe/
+	$(BIN)/python -m tests.browser.axe
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest

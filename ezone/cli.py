@@ -55,7 +55,9 @@ def up(
 ) -> None:
     """Run the whole zone on this machine (embedded PostgreSQL and broker unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are set)."""
     try:
-        code = asyncio.run(LocalZone(home_dir(), port_base=port_base, load_demo=demo, console=console).run())
+        # soft_wrap: long lines (paths, tokens, links) are not folded at the terminal's width, so they copy whole.
+        zone = LocalZone(home_dir(), port_base=port_base, load_demo=demo, console=Console(soft_wrap=True))
+        code = asyncio.run(zone.run())
     except StackError as exc:
         console.print(f"[red]ezone up: {exc}[/red]")
         code = 1
@@ -133,9 +135,11 @@ def topics_create() -> None:
 def _dlq_topics(group: str | None) -> list[str]:
     topics = [t for e in SERVICES for t in e.definition.dead_letter_topics()]
     if group is not None:
+        groups = sorted({spec.group(e.definition.name) for e in SERVICES for spec in e.definition.consumers})
+        if group not in groups:
+            raise typer.BadParameter(f"no consumer group {group!r}; the groups are {', '.join(groups)}",
+                                     param_hint="--group")
         topics = [t for t in topics if t.endswith(f".dlq.{group}")]
-        if not topics:
-            raise typer.BadParameter(f"no consumer group {group!r}; groups are ezone.<service>.<consumer>", param_hint="--group")
     return topics
 
 

@@ -14,19 +14,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 from ezone_kit.bus import ensure_topics
 from ezone_kit.devkeys import ensure_dev_keys, mint_token
 from ezone_kit.migrations import upgrade
-from ezone_kit.relay import mark_for_replay
 from ezone_kit.settings import KitSettings
 from ezone_results.edfi import mcas
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from .demo import (
     DEMO_BOARD,
@@ -49,8 +46,13 @@ from .services import SERVICES, ServiceEntry, all_topics
 from .stack import EmbeddedBroker, EmbeddedPostgres, SmtpSink, StackError, die_with_parent, free_port, port_open
 
 STATE_FILE = "state.json"
+SIGN_IN_FILE = "sign-in.txt"  # the board token and sign-in link `ezone up` printed, for scripts
 DATABASE_NAME = "ezone"
 DEFAULT_SMTP_PORT = 1025
+# Each service's URL setting: the notifications service calls the others at theirs, and its own is the public base
+# of every link ezone emits (docs/deploy.md).
+PUBLIC_URL_SETTINGS = {"plans": "ezone_plans_url", "results": "ezone_results_url",
+                       "services-catalog": "ezone_catalog_url", "notifications": "ezone_notifications_url"}
 
 
 def home_dir() -> Path:
@@ -88,8 +90,6 @@ class LocalZone:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     _spawned_at: dict[str, float] = field(default_factory=dict)
     _settings: KitSettings | None = None
-    _broker_started_at: datetime | None = None
-    _state: dict[str, Any] = field(default_factory=dict)
 
     def service_port(self, entry: ServiceEntry) -> int:
         return self.port_base + SERVICES.index(entry)
@@ -116,7 +116,6 @@ class LocalZone:
         (self.home / "logs").mkdir(exist_ok=True)
         jwks = ensure_dev_keys(self.home / "keys")
         overrides: dict[str, object] = {"ezone_jwks_url": str(jwks)}
-        previous = read_state(self.home)
 
         with self.console.status("Starting PostgreSQL…"):
             if "DATABASE_URL" in os.environ:
@@ -149,50 +148,42 @@ class LocalZone:
                 }
                 self.console.print(f"Tansu broker (embedded, memory only): {self.broker.bootstrap_servers}")
         overrides |= self._start_smtp_sink()
+        overrides |= self._service_urls()
         settings = KitSettings(**{k: v for k, v in overrides.items()})
-        broker_started_at = datetime.now(UTC)
 
         with self.console.status("Creating topics and running migrations…"):
             created = await ensure_topics(settings, all_topics())
             for entry in SERVICES:
                 await upgrade(entry.package, settings.database_url, entry.definition.schema)
         self.console.print(f"Topics: {len(all_topics())} ({len(created)} created); migrations applied")
+        # A memory-only broker started empty: each service's relay finds its partitions shorter than what was
+        # acknowledged before and publishes those events again (ezone_kit.relay), as after any broker loss.
 
-        if self.broker is not None and previous.get("broker_started_at"):
-            await self._replay(settings, datetime.fromisoformat(previous["broker_started_at"]), "the previous broker start")
-
-        self._settings, self._broker_started_at = settings, broker_started_at
-        self._state = {
+        self._settings = settings
+        state = {
             "settings": {k: v for k, v in overrides.items() if k != "ezone_jwks_url"} | {"ezone_jwks_url": str(jwks)},
-            "broker_started_at": broker_started_at.isoformat() if self.broker else None,
             "services": {e.name: f"http://127.0.0.1:{self.service_port(e)}" for e in SERVICES},
             "pid": os.getpid(),
         }
-        (self.home / STATE_FILE).write_text(json.dumps(self._state, indent=2) + "\n")
+        (self.home / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
         self._service_env = {**os.environ, **{k.upper(): str(v).lower() if isinstance(v, bool) else str(v) for k, v in overrides.items()}}
         return settings
 
-    async def _replay(self, settings: KitSettings, since: datetime, what: str) -> None:
-        """The memory-only broker lost whatever it held when it stopped: publish again what the outboxes sent to it
-        (sent since it started); consumers skip what they already have."""
-        engine = create_async_engine(settings.database_url)
-        try:
-            replayed = sum([await mark_for_replay(engine, e.definition.schema, since) for e in SERVICES])
-        finally:
-            await engine.dispose()
-        self.console.print(f"Re-publishing {replayed} event(s) sent since {what}")
-
     async def _restart_broker(self) -> None:
         assert self.broker is not None
-        started_at = datetime.now(UTC)
         self.broker.start()
-        # Its topics before anything else: a relay's first publish would create a topic with the broker's defaults.
+        # Every topic at once, the dead-letter ones too (a relay creates the topics it publishes to when it finds them
+        # missing); the relays notice what the broker lost and publish it again.
         await ensure_topics(self._settings, all_topics())
-        await self._replay(self._settings, self._broker_started_at, "the lost broker's start")
-        self._broker_started_at = started_at
-        self._state["broker_started_at"] = started_at.isoformat()
-        (self.home / STATE_FILE).write_text(json.dumps(self._state, indent=2) + "\n")
-        self.console.print("[green]The broker is back, with its topics[/green]")
+        self.console.print("[green]The broker is back, with its topics; the services publish again what it lost"
+                           "[/green]")
+
+    def _service_urls(self) -> dict[str, object]:
+        """Each service's URL on this machine, by --port-base: where the board page's backend calls the others, and
+        the notifications service's is the public base of every link in alerts, emails and the printed sign-in link.
+        A URL set in the environment (e.g. behind a proxy) is kept."""
+        urls = {PUBLIC_URL_SETTINGS[entry.name]: f"http://127.0.0.1:{self.service_port(entry)}" for entry in SERVICES}
+        return {name: url for name, url in urls.items() if name.upper() not in os.environ}
 
     def _start_smtp_sink(self) -> dict[str, object]:
         """Where alert emails go: EZONE_SMTP_HOST's server, else a local sink that keeps them in an mbox file."""
@@ -352,10 +343,14 @@ class LocalZone:
         self.console.print(table)
         chair = board_member_request(DEMO_BOARD[0])
         board = mint_token(self.home / "keys", role="board", zone=DEMO_ZONE["id"], subject=chair["subject"])
-        self.console.print(f"A board token for {chair['name']} (seat 1) of the demo zone (8 h):\n[dim]{board}[/dim]")
-        notifications = self.service_port(SERVICES[3])
-        self.console.print(f"The board's page, signed in as {chair['name']}:\n"
-                           f"[bold]http://127.0.0.1:{notifications}/board/sign-in?token={board}[/bold]")
+        page = self._service_env["EZONE_NOTIFICATIONS_URL"].rstrip("/")
+        sign_in = f"{page}/board/sign-in?token={board}"
+        # Not folded at the terminal's width: a token or link copied from the terminal must not carry line breaks.
+        self.console.print(f"A board token for {chair['name']} (seat 1) of the demo zone (8 h):\n[dim]{board}[/dim]",
+                           soft_wrap=True)
+        self.console.print(f"The board's page, signed in as {chair['name']}:\n[bold]{sign_in}[/bold]", soft_wrap=True)
+        (self.home / SIGN_IN_FILE).write_text(f"{board}\n{sign_in}\n")
+        self.console.print(f"The token and the link, one a line: {self.home / SIGN_IN_FILE}", soft_wrap=True)
         self.console.print("More tokens: [bold].venv/bin/ezone token --role admin --zone springfield[/bold]")
         if self.smtp_sink is not None:
             self.console.print(f"Alert emails: {self.smtp_sink.mbox_path}")
@@ -378,6 +373,7 @@ class LocalZone:
         dying (1 s up to 30 s). One process dying never stops the zone."""
         pauses: dict[str, float] = {}
         next_start: dict[str, float] = {}
+        postgres_down = False
         while not stop.is_set():
             now = time.monotonic()
             if self.broker is not None and not self.broker.running:
@@ -388,12 +384,17 @@ class LocalZone:
                 except Exception as exc:  # noqa: BLE001 - tried again at the next turn
                     self.console.print(f"[red]The broker did not start ({exc}); trying again[/red]")
             if self.postgres is not None and not self.postgres.running:
-                self.console.print("[yellow]PostgreSQL stopped; starting it again (crash recovery)[/yellow]")
+                if not postgres_down:
+                    self.console.print("[yellow]PostgreSQL stopped; starting it again (crash recovery)[/yellow]")
+                    postgres_down = True
                 try:
+                    # A no-op while the killed postmaster is still a process (not yet reaped): the next turn retries.
                     self.postgres.start()
-                    self.console.print("[green]PostgreSQL is back[/green]")
                 except Exception as exc:  # noqa: BLE001 - tried again at the next turn
                     self.console.print(f"[red]PostgreSQL did not start ({exc}); trying again[/red]")
+                if self.postgres.running:
+                    postgres_down = False
+                    self.console.print("[green]PostgreSQL is back[/green]")
             for entry in SERVICES:
                 process = self.processes[entry.name]
                 if process.poll() is None:

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
+
 from sqlalchemy import text
 
 from ezone.stack import wait_for
 from tests.stack import Stack
 
-DUGGAN = {"code": "02810505", "name": "John J Duggan Academy", "grade_span": "6-12", "enrollment": 980}
+_school_codes = itertools.count(1)
+DUGGAN_NAME = "John J Duggan Academy"
+
+
+def school_code() -> str:
+    """A state school code no other school of this test session has: a code belongs to one zone at a time, and the
+    session's zones share one database. Eight digits from 9: no code in the state's files starts with 9."""
+    return f"9{next(_school_codes):07d}"
+
+
+def duggan() -> dict:
+    """John J Duggan Academy's registration, under a code of its own (see school_code)."""
+    return {"code": school_code(), "name": DUGGAN_NAME, "grade_span": "6-12", "enrollment": 980}
 
 
 async def register_zone(stack: Stack, zone_id: str) -> None:
@@ -18,8 +32,9 @@ async def register_zone(stack: Stack, zone_id: str) -> None:
 
 
 async def register_school(stack: Stack, zone_id: str, school: dict | None = None, **headers: str) -> dict:
+    """Registers `school`, by default Duggan under a code of its own."""
     response = await stack.clients["plans"].post(
-        f"/zones/{zone_id}/schools", json=school or DUGGAN, headers={**stack.auth("admin", zone_id), **headers}
+        f"/zones/{zone_id}/schools", json=school or duggan(), headers={**stack.auth("admin", zone_id), **headers}
     )
     assert response.status_code in (200, 201), response.text
     return response.json()

@@ -36,6 +36,11 @@ def streamed_body(endpoint: F) -> F:
     return endpoint
 
 
+def streams_its_body(endpoint: Any) -> bool:
+    """Whether the endpoint is marked `@streamed_body`."""
+    return bool(getattr(endpoint, _STREAMED, False))
+
+
 def _routes(app: Any) -> list[Any]:
     """The app's routes in the order the router tries them, those of included routers in place (FastAPI keeps an
     included router as one route and matches inside it as it routes)."""
@@ -49,8 +54,7 @@ def is_streamed(scope: Scope) -> bool:
     for route in _routes(scope.get("app")):
         match, _ = route.matches(scope)
         if match is Match.FULL:
-            endpoint = getattr(getattr(route, "original_route", route), "endpoint", None)
-            return bool(getattr(endpoint, _STREAMED, False))
+            return streams_its_body(getattr(getattr(route, "original_route", route), "endpoint", None))
     return False
 
 

@@ -9,6 +9,9 @@ A handler that keeps failing is retried with backoff; after the last attempt the
 `<topic>.dlq.<group>` with the error in its headers and the partition moves on. Infrastructure
 failures (the database is down) are not the event's fault: the batch is retried from its first
 offset instead, without dead-lettering anything.
+
+An event naming a zone that does not exist is skipped (counted as `unknown_zone`, logged, never handled) when the
+consumer's spec says how to know the zones (`ConsumerSpec.zones`, see zones.py).
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 from opentelemetry import trace
-from ezone_schemas import Event
+from ezone_schemas import Event, ZoneRegistered
 from ezone_schemas.topics import dead_letter_topic
-from sqlalchemy import any_, bindparam, select
+from sqlalchemy import any_, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -39,6 +43,7 @@ from .metrics import PlatformMetrics
 from .settings import KitSettings
 from .telemetry import trace_id_of
 from .uow import Outbox
+from .zones import KnownZones, ProjectedZones, zone_of
 
 _log = logging.getLogger("ezone.consumer")
 
@@ -74,6 +79,9 @@ class ConsumerSpec:
     # Nobody waits on its effects as they happen (no alert, no page): it fetches with the background wait, in fewer,
     # larger batches, where a broker holds each fetch for its wait (the embedded one does).
     background: bool = False
+    # How it knows which zones exist: an event naming another zone is skipped (and, with ProjectedZones, kept until
+    # the zone registers). None: every event is handled.
+    zones: KnownZones | None = None
 
     def group(self, service: str) -> str:
         return f"ezone.{service}.{self.name}"
@@ -101,8 +109,12 @@ class _AssignmentListener(ConsumerRebalanceListener):
 # partitions fall idle, are revoked or the worker stops. A crash redelivers what was processed since the last
 # commit; the inbox turns that into nothing. One broker round trip per transaction would cost more than the events.
 COMMIT_INTERVAL_S = 0.5
+ASSIGNMENT_CHECK_EVERY_S = 5.0
+CONSUMER_METADATA_MAX_AGE_MS = 5_000
+STABLE_GROUP = "Stable"
 
 _TRANSIENT = (OperationalError, InterfaceError, ConnectionError, OSError)
+_ZONE_REGISTERED = ZoneRegistered.ce_type
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -125,6 +137,10 @@ class ConsumerWorker:
         self.spec = spec
         self.group = spec.group(service)
         self._handlers = {model.ce_type: handler for model, handler in spec.handlers.items()}
+        self._zones = spec.zones
+        self._known_zones: set[str] = set()  # zones are never removed: one known is not asked about again
+        if isinstance(spec.zones, ProjectedZones):
+            self._handlers[_ZONE_REGISTERED] = self._registering(spec.zones, self._handlers.get(_ZONE_REGISTERED))
         self._sessions = sessions
         self._outbox = outbox
         self._inbox = outbox.table.metadata.tables[f"{outbox.table.schema}.inbox"]
@@ -138,11 +154,16 @@ class ConsumerWorker:
         self.processed = 0
         self.dead_lettered = 0
         self.duplicates_skipped = 0
+        self.unknown_zone_skipped = 0
         self.lag = 0
         self._metrics = metrics
         self.assigned = asyncio.Event()
+        self.resubscribed = 0
         self._processed_offsets: dict[TopicPartition, int] = {}
         self._last_commit = 0.0
+        self._admin: AIOKafkaAdminClient | None = None
+        self._assignment_checked_at = 0.0
+        self._short_checks = 0
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         settings = self._settings
@@ -158,6 +179,7 @@ class ConsumerWorker:
             else settings.kafka_fetch_max_wait_ms,
             max_poll_interval_ms=300_000,
             request_timeout_ms=max(40_000, settings.kafka_session_timeout_ms + 5_000),
+            metadata_max_age_ms=CONSUMER_METADATA_MAX_AGE_MS,
         )
         consumer.subscribe(list(self.spec.topics), listener=_AssignmentListener(self))
         return consumer
@@ -182,6 +204,8 @@ class ConsumerWorker:
                 if not batches or asyncio.get_running_loop().time() - self._last_commit >= COMMIT_INTERVAL_S:
                     await self.commit_offsets()
                 self.lag = await self._lag()
+                if asyncio.get_running_loop().time() - self._assignment_checked_at >= ASSIGNMENT_CHECK_EVERY_S:
+                    await self._check_assignment()
                 backoff = 0.0
             except asyncio.CancelledError:
                 raise
@@ -189,6 +213,44 @@ class ConsumerWorker:
                 backoff = min(10.0, max(0.25, backoff * 2))
                 _log.warning("consumer %s: %s; retrying in %.1fs", self.group, exc, backoff)
                 await asyncio.sleep(backoff * (0.8 + 0.4 * random.random()))
+
+    async def _check_assignment(self) -> None:
+        """Subscribe again when the group has left partitions without a member (see the module's docstring)."""
+        assert self._consumer is not None
+        self._assignment_checked_at = asyncio.get_running_loop().time()
+        existing = sum(len(self._consumer.partitions_for_topic(topic) or ()) for topic in self.spec.topics)
+        held = len(self._consumer.assignment())
+        # The round-robin assignor gives each of n members of a group of identical subscriptions existing // n or more.
+        members = 1 if held >= existing else await self._stable_group_members()
+        if members is None or held >= existing // members:
+            self._short_checks = 0
+            return
+        self._short_checks += 1
+        if self._short_checks < 2:  # once may be a rebalance this member has not heard the end of yet
+            return
+        self._short_checks = 0
+        self.resubscribed += 1
+        _log.warning("consumer %s: assigned %d of the %d partitions of %s in a group of %d; subscribing again",
+                     self.group, held, existing, ", ".join(self.spec.topics), members)
+        await self.commit_offsets()
+        self._consumer.unsubscribe()
+        self._consumer.subscribe(list(self.spec.topics), listener=_AssignmentListener(self))
+
+    async def _stable_group_members(self) -> int | None:
+        """How many members the group has, or None while it rebalances."""
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.kafka_bootstrap_servers,
+                                        request_timeout_ms=10_000)
+            await admin.start()
+            self._admin = admin
+        try:
+            [response] = await self._admin.describe_consumer_groups([self.group])
+        except Exception:
+            admin, self._admin = self._admin, None
+            await admin.close()
+            raise
+        [group] = response.to_object()["groups"]
+        return len(group["members"]) if group["error_code"] == 0 and group["state"] == STABLE_GROUP else None
 
     async def _lag(self) -> int:
         assert self._consumer is not None
@@ -217,6 +279,10 @@ class ConsumerWorker:
                       self.group, exc)
 
     async def stop(self) -> None:
+        if self._admin is not None:
+            admin, self._admin = self._admin, None
+            with contextlib.suppress(Exception):
+                await admin.close()
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.commit_offsets(), 5)
@@ -276,32 +342,50 @@ class ConsumerWorker:
         handler fails, the transaction is rolled back whole (no savepoint to pay for on every batch): returns the error
         and the event that raised it, for the events to be handled one by one."""
         failed_first_attempt = None
+        registered: set[str] = set()  # zones whose zone.registered this batch handled
+        zoneless: list[Envelope] = []  # events naming a zone that does not exist
         unique = list({envelope.id: (envelope, handler) for _, envelope, handler in pending}.values())
         # Started before the inbox insert, which records each event's trace id; ended below, whatever happens.
-        spans = {envelope.id: start_consume_span(envelope, self.group) for envelope, _ in unique}
+        spans = {envelope.id: start_consume_span(envelope, self.group, self._settings.kafka_bootstrap_servers)
+                 for envelope, _ in unique}
+        # The statements the batch shares (inbox, zones, outbox) run in the first event's span, which ends last: when a
+        # fetch has one event (an alert's path), all of its work is inside its process span.
+        lead = spans[unique[0][0].id]
         try:
             async with self._sessions() as session, session.begin():
-                added = set((await session.execute(
-                    self._claim, [self._inbox_row(envelope, spans[envelope.id]) for envelope, _ in unique])).scalars())
+                with trace.use_span(lead):
+                    inbox_rows = [self._inbox_row(envelope, spans[envelope.id]) for envelope, _ in unique]
+                    added = set((await session.execute(self._claim, inbox_rows)).scalars())
                 fresh = [(envelope, handler) for envelope, handler in unique if envelope.id in added]
                 skipped = len(pending) - len(fresh)
                 if skipped:
                     self.duplicates_skipped += skipped
                     self._count("duplicate", skipped)
                 for envelope, _ in unique:
-                    if envelope.id not in added:
+                    if envelope.id not in added and spans[envelope.id] is not lead:
                         spans.pop(envelope.id).end()
                 if not fresh:
                     return None
+                with trace.use_span(lead):
+                    unknown = await self._unknown_zones(session, [envelope for envelope, _ in fresh], remember=True)
                 outbox_rows: list[dict[str, Any]] = []
                 for envelope, handler in fresh:
-                    context = HandlerContext(envelope, session, self._outbox, self._settings)
-                    with trace.use_span(spans.pop(envelope.id), end_on_exit=True):
+                    zone = zone_of(envelope.data)
+                    span = spans[envelope.id] if spans[envelope.id] is lead else spans.pop(envelope.id)
+                    with trace.use_span(span, end_on_exit=span is not lead):
                         failed_first_attempt = envelope.id
-                        await handler(context)
+                        if zone in unknown and zone not in registered and envelope.type != _ZONE_REGISTERED:
+                            await self._skip_unknown_zone(session, envelope, zone)
+                            zoneless.append(envelope)
+                        else:
+                            context = HandlerContext(envelope, session, self._outbox, self._settings)
+                            await handler(context)
+                            outbox_rows += self._outbox.rows(context._emitted)  # inside the span: rows carry its trace
+                            if envelope.type == _ZONE_REGISTERED and zone is not None:
+                                registered.add(zone)
                         failed_first_attempt = None
-                        outbox_rows += self._outbox.rows(context._emitted)  # inside the span: rows carry its trace
-                await self._outbox.insert_rows(session, outbox_rows)
+                with trace.use_span(lead):
+                    await self._outbox.insert_rows(session, outbox_rows)
         except Exception as exc:
             if _is_transient(exc):
                 raise
@@ -310,8 +394,12 @@ class ConsumerWorker:
         finally:
             for span in spans.values():
                 span.end()
-        self.processed += len(fresh)
-        self._count("processed", len(fresh))
+        self._known_zones |= registered
+        self.processed += len(fresh) - len(zoneless)
+        self._count("processed", len(fresh) - len(zoneless))
+        if zoneless:
+            self.unknown_zone_skipped += len(zoneless)
+            self._count("unknown_zone", len(zoneless))
         return None
 
     async def _one_by_one(self, pending: list[tuple[ConsumerRecord, Envelope, Handler]], fast_path_error: BaseException,
@@ -348,13 +436,21 @@ class ConsumerWorker:
                 await asyncio.sleep(self._settings.ezone_consumer_retry_backoff_s * 2 ** (attempt - 2))
             context = HandlerContext(envelope, session, self._outbox, self._settings)
             try:
-                with consume_span(envelope, self.group) as span:
+                with consume_span(envelope, self.group, self._settings.kafka_bootstrap_servers) as span:
                     async with session.begin_nested():
-                        await handler(context)
-                        await self._outbox.add(session, context._emitted)
+                        unknown = next(iter(await self._unknown_zones(session, [envelope], remember=False)), None)
+                        if unknown is not None:
+                            await self._skip_unknown_zone(session, envelope, unknown)
+                        else:
+                            await handler(context)
+                            await self._outbox.add(session, context._emitted)
                         await session.execute(pg_insert(self._inbox).values(self._inbox_row(envelope, span)))
-                self.processed += 1
-                self._count("processed")
+                if unknown is not None:
+                    self.unknown_zone_skipped += 1
+                    self._count("unknown_zone")
+                else:
+                    self.processed += 1
+                    self._count("processed")
                 return
             except Exception as exc:
                 if _is_transient(exc):
@@ -364,6 +460,64 @@ class ConsumerWorker:
                     await self._dead_letter(record, exc, attempts=attempt)
                     return
                 _log.warning("consumer %s: event %s attempt %d failed (%s); retrying", self.group, envelope.id, attempt, exc)
+
+    async def _unknown_zones(self, session: AsyncSession, envelopes: Sequence[Envelope], *, remember: bool) -> set[str]:
+        """The zones these events name that do not exist as far as this service knows (none without `spec.zones`).
+        `remember`: no handler has written in the transaction yet, so the zones found are committed ones, and kept."""
+        if self._zones is None:
+            return set()
+        named = {zone for envelope in envelopes
+                 if envelope.type != _ZONE_REGISTERED and (zone := zone_of(envelope.data)) is not None}
+        asked = named - self._known_zones
+        if not asked:
+            return set()
+        known = await self._zones.known(session, asked)
+        if remember:
+            self._known_zones |= known
+        return asked - known
+
+    async def _skip_unknown_zone(self, session: AsyncSession, envelope: Envelope, zone: str) -> None:
+        """Not handled; with ProjectedZones kept, for its zone's registration to handle."""
+        keeps = isinstance(self._zones, ProjectedZones)
+        if keeps:
+            await self._zones.park(session, self.group, envelope)
+        _log.warning("consumer %s: %s %s names zone %r, which %s; skipped%s", self.group, envelope.type, envelope.id,
+                     zone, "this service has not heard of" if keeps else "does not exist",
+                     " (kept until the zone registers)" if keeps else "")
+
+    def _registering(self, zones: ProjectedZones, then: Handler | None) -> Handler:
+        """zone.registered: the zone is known from now on (after `then`, the service's own handler), and the events kept
+        for it are handled, oldest first, each in a savepoint. One that fails goes to the DLQ without its inbox row, as
+        any dead-lettered event, so a replay reaches this consumer again."""
+        async def handler(ctx: HandlerContext) -> None:
+            event: ZoneRegistered = ctx.event
+            await zones.register(ctx.session, event)
+            if then is not None:
+                await then(ctx)
+            kept = await zones.take_parked(ctx.session, self.group, event.zone_id)
+            for envelope in kept:
+                handle = self._handlers.get(envelope.type)
+                if handle is None:  # a type this consumer no longer handles
+                    continue
+                released = HandlerContext(envelope, ctx.session, ctx._outbox, ctx.settings)
+                try:
+                    async with ctx.session.begin_nested():
+                        await handle(released)
+                except Exception as exc:
+                    if _is_transient(exc):
+                        raise
+                    _log.error("consumer %s: event %s, kept until zone %r registered, failed: %s; dead-lettering",
+                               self.group, envelope.id, event.zone_id, exc)
+                    await ctx.session.execute(delete(self._inbox).where(
+                        self._inbox.c.consumer == self.group, self._inbox.c.event_id == envelope.id))
+                    await self._dead_letter(_record_of(envelope), exc, attempts=1)
+                    continue
+                ctx.emit(*released._emitted)
+            if kept:
+                _log.info("consumer %s: zone %r registered; handled the %d event(s) kept for it", self.group,
+                          event.zone_id, len(kept))
+
+        return handler
 
     async def _dead_letter(self, record: ConsumerRecord, exc: BaseException, attempts: int) -> None:
         headers = [(name, value) for name, value in (record.headers or ()) if not name.startswith(DLQ_HEADER_PREFIX)]
@@ -382,3 +536,20 @@ class ConsumerWorker:
         self.dead_lettered += 1
         self._count("dead_lettered")
 
+
+@dataclass(frozen=True)
+class _KeptRecord:
+    """A kept event as the record it came in (what dead-lettering sends on)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def _record_of(envelope: Envelope) -> Any:
+    assert envelope.data is not None
+    return _KeptRecord(envelope.topic, envelope.partition, envelope.offset, envelope.key.encode(),
+                       envelope.data.model_dump_json().encode(), [(k, v.encode()) for k, v in envelope.headers.items()])

@@ -62,8 +62,24 @@ def service_metadata(schema: str) -> MetaData:
         Column("sent_at", DateTime(timezone=True)),
         Column("attempts", Integer, nullable=False, server_default=text("0")),
         Column("last_error", Text),
+        # Where the broker acknowledged it (while it counts as sent): a broker that lost that offset lost the event.
+        Column("sent_partition", Integer),
+        Column("sent_offset", BigInteger),
         Index("ix_outbox_unsent", "seq", postgresql_where=text("sent_at IS NULL")),
         Index("ix_outbox_created_at", "created_at"),
+        Index("ix_outbox_sent_position", "topic", "sent_partition", "sent_offset",
+              postgresql_where=text("sent_offset IS NOT NULL")),
+        info=KIT_MANAGED,
+    )
+    Table(
+        # Per partition the relay published to: the broker's cluster id then, and the offset after the last record it
+        # acknowledged. A broker with another id, or whose partition ends before that offset, lost records.
+        "outbox_partitions",
+        metadata,
+        Column("topic", Text, primary_key=True),
+        Column("partition", Integer, primary_key=True),
+        Column("cluster_id", Text),
+        Column("acked_end_offset", BigInteger, nullable=False),
         info=KIT_MANAGED,
     )
     Table(

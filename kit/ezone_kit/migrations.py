@@ -60,6 +60,23 @@ def drop_outbox_key_index_v1(op, schema: str) -> None:  # noqa: ANN001
     op.execute(f"DROP INDEX IF EXISTS {schema}.ix_outbox_unsent_key")
 
 
+def create_outbox_positions_v1(op, schema: str) -> None:  # noqa: ANN001
+    """Where the broker put each sent event, and what the relay saw acknowledged per partition: how a relay notices a
+    broker that lost events (see ezone_kit.relay). Idempotent: a new database has the columns from the first step."""
+    op.execute(f"ALTER TABLE {schema}.outbox ADD COLUMN IF NOT EXISTS sent_partition integer,"
+               f" ADD COLUMN IF NOT EXISTS sent_offset bigint")
+    op.execute(f"CREATE INDEX IF NOT EXISTS ix_outbox_sent_position"
+               f" ON {schema}.outbox (topic, sent_partition, sent_offset) WHERE sent_offset IS NOT NULL")
+    metadata = service_metadata(schema)
+    metadata.create_all(op.get_bind(), tables=[metadata.tables[f"{schema}.outbox_partitions"]])
+
+
+def drop_outbox_positions_v1(op, schema: str) -> None:  # noqa: ANN001
+    op.drop_table("outbox_partitions", schema=schema)
+    op.execute(f"DROP INDEX IF EXISTS {schema}.ix_outbox_sent_position")
+    op.execute(f"ALTER TABLE {schema}.outbox DROP COLUMN IF EXISTS sent_partition, DROP COLUMN IF EXISTS sent_offset")
+
+
 def drop_kit_tables_v1(op, schema: str) -> None:  # noqa: ANN001
     op.execute(f"DROP TRIGGER IF EXISTS outbox_inserted ON {schema}.outbox")
     op.execute(f"DROP FUNCTION IF EXISTS {schema}.notify_outbox()")
@@ -77,6 +94,24 @@ def create_school_directory_v1(op, schema: str) -> None:  # noqa: ANN001
 
 def drop_school_directory_v1(op, schema: str) -> None:  # noqa: ANN001
     op.drop_table("schools", schema=schema)
+
+
+def create_zone_tables_v1(op, schema: str, known_from: str) -> None:  # noqa: ANN001
+    """A projecting service's known zones and the events it keeps for zones not known yet (see ezone_kit.zones).
+    `known_from`: a query of the zone ids the service's data shows exist already (their zone.registered was consumed
+    before the service kept zones)."""
+    from .zones import zone_tables
+
+    metadata = MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+    known, parked = zone_tables(metadata)
+    metadata.create_all(op.get_bind(), tables=[known, parked])
+    op.execute(f"INSERT INTO {schema}.known_zones (zone_id, registered_at) SELECT zone_id, now() FROM ({known_from}) z"
+               " WHERE zone_id IS NOT NULL ON CONFLICT DO NOTHING")
+
+
+def drop_zone_tables_v1(op, schema: str) -> None:  # noqa: ANN001
+    op.drop_table("parked_events", schema=schema)
+    op.drop_table("known_zones", schema=schema)
 
 
 def alembic_config(package: str, database_url: str, schema: str) -> Config:

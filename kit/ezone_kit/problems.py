@@ -112,6 +112,17 @@ def validation_problem(errors: list[dict[str, Any]]) -> Problem:
     )
 
 
+def unreadable_body(cause: BaseException) -> Problem:
+    """422 for a body that cannot be read as JSON text at all, listed as invalid JSON is."""
+    if isinstance(cause, UnicodeDecodeError):
+        reason = "the body is not UTF-8 text, as JSON must be"
+    elif isinstance(cause, RecursionError):
+        reason = "the body nests arrays or objects too deeply"
+    else:
+        reason = f"the body cannot be read as JSON ({type(cause).__name__})"
+    return validation_problem([{"type": "json_unreadable", "loc": ("body",), "msg": reason}])
+
+
 DATABASE_RETRY_AFTER_S = 5
 # What asyncpg raises when the server is gone, going or not yet back (SQLSTATE classes 08 and 57).
 _GONE = (OSError, asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError,
@@ -177,6 +188,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI could not read the JSON body (bytes that are not UTF-8, nesting too deep): invalid JSON, as any.
+            return problem_response(unreadable_body(exc.__cause__), request)
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"There is no resource at {request.url.path}."

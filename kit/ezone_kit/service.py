@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .api_docs import serve_api_docs
 from .auth import JwksVerifier
 from .body_limit import RequestBodyLimit
 from .bus import Publisher
@@ -26,6 +27,7 @@ from .consumer import ConsumerSpec, ConsumerWorker
 from .idempotency import IdempotencyKeys
 from .db import create_engine, session_factory
 from .metrics import PlatformMetrics, setup_metrics
+from .openapi import document_problems
 from .problems import Problem, install_problem_handlers
 from .relay import OutboxRelay
 from .settings import KitSettings
@@ -181,12 +183,15 @@ def create_app(definition: ServiceDefinition, settings: KitSettings | None = Non
         description=definition.description,
         version="1.0.0",
         lifespan=lifespan,
+        docs_url=None,  # served from the service's own files by serve_api_docs, not a CDN
+        redoc_url=None,
         # FastAPI's own OpenTelemetry server span per request (trace context from `traceparent`, the route as its
         # name) and request metrics. OpenTelemetry's FastAPI instrumentation did the same for ~20 % of a small
         # request's CPU (Ed-Fi upserts, profiled): it matched the path against every route again to name the span.
         telemetry={"operation_spans": False, "exclude": _probe},
     )
     install_problem_handlers(app)
+    serve_api_docs(app)
     # Outermost of the app's own middleware: an oversized body is refused before routing, authentication or a read.
     app.add_middleware(RequestBodyLimit, max_bytes=settings.ezone_max_request_body_bytes)
 
@@ -203,5 +208,6 @@ def create_app(definition: ServiceDefinition, settings: KitSettings | None = Non
 
     for router in definition.routers:
         app.include_router(router)
+    document_problems(app, database=get_kit)
 
     return app

@@ -1,17 +1,20 @@
 """OpenTelemetry set-up: spans always propagate; they are exported only when OTEL_TRACES_EXPORTER=otlp (or a test
 adds a processor with `receive_spans`).
 
-Trace context travels in outbox rows and Kafka headers (see `bus` and `outbox`), so one trace
-spans an HTTP request, the relay, the consumer and whatever the next service does.
+Trace context travels in outbox rows and Kafka headers (see `bus` and `outbox`), and in the queues kept in the
+database (review requests, alerts for their deliveries: `start_span_continuing`), so one trace spans an HTTP request,
+the relay, the consumer, whatever the next service does, and the email or webhook at the end (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -68,6 +71,44 @@ def context_from_headers(carrier: dict[str, str]):
     return _propagator.extract(carrier)
 
 
+def span_context_of(carrier: dict[str, str] | None) -> trace.SpanContext | None:
+    """The remote span a stored `traceparent`/`tracestate` names, or None when there is none or it is malformed."""
+    if not carrier:
+        return None
+    span_context = trace.get_current_span(_propagator.extract(carrier)).get_span_context()
+    return span_context if span_context.is_valid else None
+
+
+def start_span_continuing(name: str, causes: Sequence[dict[str, str]], *,
+                          kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+                          attributes: dict[str, Any] | None = None) -> trace.Span:
+    """A span for work taken from a queue in the database: the child of the first of `causes` (the trace context each
+    cause stored with its request) and linked to the others, as the messaging conventions do for a batch. Started, not
+    current; without any cause it is a root."""
+    contexts = [context for carrier in causes if (context := span_context_of(carrier)) is not None]
+    parent = trace.set_span_in_context(trace.NonRecordingSpan(contexts[0])) if contexts else None
+    return tracer().start_span(name, context=parent, kind=kind, attributes=attributes,
+                               links=[trace.Link(context) for context in contexts[1:]])
+
+
+@contextmanager
+def in_trace_of(carrier: dict[str, str]) -> Iterator[None]:
+    """Work done inside makes spans and stores trace context (e.g. outbox rows) as a child of the span `carrier`
+    names (a stored `traceparent`/`tracestate`)."""
+    token = otel_context.attach(_propagator.extract(carrier))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def trace_headers_of(span: trace.Span) -> dict[str, str]:
+    """`traceparent`/`tracestate` naming `span`, to store with what it queues."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier, trace.set_span_in_context(span))
+    return carrier
+
+
 def current_trace_id() -> str | None:
     span_context = trace.get_current_span().get_span_context()
     return format(span_context.trace_id, "032x") if span_context.is_valid else None
@@ -107,7 +148,9 @@ def instrument_engine(engine) -> None:  # noqa: ANN001 - a SQLAlchemy AsyncEngin
 
     @event.listens_for(sync_engine, "before_cursor_execute")
     def _statement_started(_conn, _cursor, statement, _parameters, context, _executemany) -> None:  # noqa: ANN001
-        if not _spans_received:
+        # A statement outside any operation (a poll finding nothing, a gauge's count) belongs to no trace: its span
+        # would be a trace of its own, one a second, that tells nobody anything.
+        if not _spans_received or not trace.get_current_span().get_span_context().is_valid:
             return
         operation = statement.split(None, 1)[:1] or ["SQL"]
         context._ezone_span = db_tracer.start_span(

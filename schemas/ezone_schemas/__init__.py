@@ -12,6 +12,7 @@ from .catalog import (
     OrderPlaced,
     OrderRejected,
     PartnerVettingChanged,
+    PlannedPurchasesAtRisk,
     ServicePublished,
 )
 from .plans import (
@@ -33,7 +34,7 @@ from .results import ResultsPosted, ReviewCompleted
 __all__ = [
     "EVENT_TYPES", "Event", "event_class", "catalog", "notifications", "plans", "results", "topics", "vocabulary",
     "OrderCancelled", "OrderConfirmed", "OrderFulfilled", "OrderPlaced", "OrderRejected", "PartnerVettingChanged",
-    "ServicePublished", "BoardMemberChanged", "PlanApproved", "PlanReturned", "PlanSubmitted", "PlanVoteCast",
+    "PlannedPurchasesAtRisk", "ServicePublished", "BoardMemberChanged", "PlanApproved", "PlanReturned", "PlanSubmitted", "PlanVoteCast",
     "ResultsPosted", "ReviewCompleted", "SchoolRegistered", "SchoolTeamChanged", "SchoolTierChanged", "SchoolUpdated",
     "ZonePolicyChanged", "ZoneRegistered", "AlertDelivered", "AlertRaised",
 ]

@@ -27,6 +27,40 @@ class ServiceCategory(StrEnum):
     EXTENDED_LEARNING_TIME = "extended_learning_time"
 
 
+class OutcomeMeasure(StrEnum):
+    """What a partner's work is judged on (zone policy `evidence.measures`, per service category). The first three
+    come from accountability reviews (all students); the zone has no source of chronic absence or discipline figures
+    yet, so a service judged on them shows "not measured" for them."""
+
+    PROFICIENCY_RATE = "proficiency_rate"
+    MEDIAN_GROWTH_PERCENTILE = "median_growth_percentile"
+    PARTICIPATION_RATE = "participation_rate"
+    CHRONIC_ABSENCE_RATE = "chronic_absence_rate"
+    DISCIPLINE_RATE = "discipline_rate"
+
+
+def default_evidence_measures() -> dict[ServiceCategory, list[OutcomeMeasure]]:
+    """The zone policy's default: instruction is judged on proficiency and growth, culture and climate work on
+    participation, chronic absence and discipline, and operations (facilities, payroll, transport, food) on none."""
+    instruction = [OutcomeMeasure.PROFICIENCY_RATE, OutcomeMeasure.MEDIAN_GROWTH_PERCENTILE]
+    culture = [OutcomeMeasure.PARTICIPATION_RATE, OutcomeMeasure.CHRONIC_ABSENCE_RATE, OutcomeMeasure.DISCIPLINE_RATE]
+    return {
+        ServiceCategory.CURRICULUM: instruction, ServiceCategory.PROFESSIONAL_DEVELOPMENT: instruction,
+        ServiceCategory.ASSESSMENT: instruction, ServiceCategory.STAFFING_SUPPORT: instruction,
+        ServiceCategory.EXTENDED_LEARNING_TIME: instruction, ServiceCategory.CLIMATE_SEL: culture,
+        ServiceCategory.FACILITIES: [], ServiceCategory.PAYROLL: [], ServiceCategory.TRANSPORTATION: [],
+        ServiceCategory.FOOD_SERVICE: [],
+    }
+
+
+def default_district_service_categories() -> list[ServiceCategory]:
+    """The zone policy's default district-services line: what the district provides every school (facilities,
+    payroll, transport, food). A non-optional service in one of these categories is charged to that line, not to
+    the services budget of the school's plan, over which the school has autonomy."""
+    return [ServiceCategory.FACILITIES, ServiceCategory.PAYROLL, ServiceCategory.TRANSPORTATION,
+            ServiceCategory.FOOD_SERVICE]
+
+
 class PricingUnit(StrEnum):
     PER_PUPIL = "per_pupil"  # quantity: pupils
     PER_UNIT = "per_unit"  # quantity: units of the service (days, sessions, licences)
@@ -151,3 +185,27 @@ class OrderFulfilled(_OrderEvent):
 
     fulfilled_by: str
     fulfilled_at: datetime
+
+
+class PlannedPurchasesAtRisk(Event):
+    ce_type = "org.ezone.catalog.budget.planned_purchases_at_risk.v1"
+    topic = topics.CATALOG
+    summary = ("An order or a non-optional assignment left a school's services budget too small for the purchases its "
+               "approved plan still has to make; the school and the board are warned.")
+
+    zone_id: str
+    school_id: UUID
+    school_year: str
+    plan_id: UUID
+    plan_version: int
+    envelope: Decimal = Field(description="The approved plan's services budget (its purchased-services total).")
+    committed: Decimal = Field(description="What orders and assignments charged to that budget commit, this one included.")
+    remaining: Decimal = Field(description="envelope - committed.")
+    planned_outstanding: Decimal = Field(description="What the plan's planned purchases not yet ordered still need.")
+    short_by: Decimal = Field(description="planned_outstanding - remaining: how much of the plan no longer fits.")
+    cause: str = Field(description="`order` (a school's order) or `assignment` (a non-optional service).")
+    order_id: UUID
+    service_id: UUID
+    service_name: str
+    amount: Decimal = Field(description="What the order or assignment charged to the budget.")
+    raised_at: datetime

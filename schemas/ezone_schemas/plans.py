@@ -212,6 +212,9 @@ class SchoolTierChanged(Event):
     rule: str
     policy_version: int
     changed_at: datetime
+    current: bool = Field(True, description=(
+        "False when the review that moved the tier is of a school year the zone's policy no longer counts as current "
+        "(a history load): the change is announced like any other but alerts no one."))
 
 
 class ZonePolicyChanged(Event):

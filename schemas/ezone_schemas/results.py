@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -51,6 +52,37 @@ class AssessmentCounted(BaseModel):
     tested: int = Field(description="Of them, those with a scale score or a performance level (the others: not-tested rows).")
 
 
+StatusRule = Literal[
+    "goal_met", "goal_within_band", "goal_below_band", "too_few_students", "no_value",
+    "worst_goal", "not_below_last_year", "within_band_of_last_year", "below_band_of_last_year", "no_last_year",
+]
+
+
+class StatusReason(BaseModel):
+    """Why a status is what it is: the rule that decided it, the numbers it compared, and the same in a sentence."""
+
+    rule: StatusRule = Field(description=(
+        "goal_met: this year at or above the target. goal_within_band: below it by at most the policy's band. "
+        "goal_below_band: below it by more. too_few_students: fewer tested than the policy's minimum n. no_value: the "
+        "metric has no value (e.g. no average scaled score, not ranked). worst_goal: the overall status is the worst "
+        "goal status (the goal's numbers follow). not_below_last_year / within_band_of_last_year / "
+        "below_band_of_last_year: with no goal judged, all-students proficiency against last year's. no_last_year: "
+        "nothing to compare with."))
+    status: ReviewStatus
+    sentence: str = Field(description="The reason in words, e.g. \"Off track: 15% proficient, 11 points below "
+                                      "last year's 26%; the zone policy calls a drop of more than 5 points off track.\"")
+    metric: Metric | None = None
+    subgroup: Subgroup | None = None
+    actual: float | None = Field(None, description="This year's value of the metric.")
+    compared_with: Literal["goal", "last_year"] | None = None
+    reference: float | None = Field(None, description="What `actual` was compared with: the target, or last year's value.")
+    reference_year: str | None = Field(None, description="The school year of `reference` when it is last year's value.")
+    difference: float | None = Field(None, description="actual - reference (negative: below).")
+    band: float | None = Field(None, description="The policy's approaching band for the metric.")
+    n_tested: int | None = Field(None, description="Students tested in the subgroup (when the count decided).")
+    minimum_n: int | None = Field(None, description="The policy's minimum n.")
+
+
 class GoalFinding(BaseModel):
     goal_id: UUID | None
     metric: Metric
@@ -59,6 +91,7 @@ class GoalFinding(BaseModel):
     target: float
     actual: float | None
     status: ReviewStatus
+    reason: StatusReason | None = Field(None, description="Why the goal has its status (absent from older reviews).")
 
 
 class IntegrityFlag(BaseModel):
@@ -90,3 +123,7 @@ class ReviewCompleted(Event):
     assessments: list[AssessmentCounted] = Field(
         default_factory=list, description="The assessments whose student results the metrics counted (none: the "
                                           "metrics are a state's school-level figures). No other result entered them.")
+    reason: StatusReason | None = Field(None, description="Why the review's overall status is what it is.")
+    current: bool = Field(True, description=(
+        "Whether the zone's policy counts the school year as current for alerts (`alert_school_years`). A review of "
+        "an earlier year (a history load, a backfill) is kept and shown like any other but alerts no one."))

@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +19,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from ezone_kit.devkeys import DEV_ISSUER, JWKS_FILE, PRIVATE_KEY_FILE, ensure_dev_keys, mint_token
 
-from tests.helpers import register_school, register_zone, scalar, wait_for_count
+from tests.helpers import register_school, register_zone, scalar, school_code, wait_for_count
 from tests.stack import Stack
 
 SERVICES = ("plans", "results", "services-catalog", "notifications")
 PROJECTION_SCHEMAS = {"results": "results", "services-catalog": "catalog", "notifications": "notifications"}
-NEW_SCHOOL = {"code": "02810020", "name": "Brightwood Elementary", "grade_span": "K-5", "enrollment": 420}
+
+
+def new_school() -> dict:
+    """Brightwood Elementary, under a code of its own: a state school code belongs to one zone at a time."""
+    return {"code": school_code(), "name": "Brightwood Elementary", "grade_span": "K-5", "enrollment": 420}
 
 
 @dataclass(frozen=True)
@@ -31,21 +36,21 @@ class Call:
     service: str
     method: str
     path: str  # `{zone}` and `{school}` are filled in by `send`
-    json: dict | None = None
+    json: Callable[[], dict] | None = None  # a new body for each request
 
     def __str__(self) -> str:
         return f"{self.method} {self.service}{self.path}"
 
 
 SCHOOL_READ = Call("plans", "GET", "/zones/{zone}/schools/{school}")
-SCHOOL_REGISTRATION = Call("plans", "POST", "/zones/{zone}/schools", NEW_SCHOOL)
+SCHOOL_REGISTRATION = Call("plans", "POST", "/zones/{zone}/schools", new_school)
 SCHOOL_LISTS = tuple(Call(service, "GET", "/zones/{zone}/schools") for service in SERVICES)
 GUARDED_CALLS = (SCHOOL_READ, SCHOOL_REGISTRATION, *SCHOOL_LISTS)
 
 
 async def send(stack: Stack, call: Call, school: dict, headers: dict[str, str]) -> httpx.Response:
     path = call.path.format(zone=school["zone_id"], school=school["id"])
-    return await stack.clients[call.service].request(call.method, path, json=call.json, headers=headers)
+    return await stack.clients[call.service].request(call.method, path, json=call.json and call.json(), headers=headers)
 
 
 async def schools_in(stack: Stack, zone: str) -> int:
@@ -270,7 +275,7 @@ async def two_schools(zone_stack, zone_id) -> tuple[dict, dict]:
     """Two schools of one zone, in every projection: a school-bound token acts for the first only."""
     await register_zone(zone_stack, zone_id)
     own = await register_school(zone_stack, zone_id)
-    other = await register_school(zone_stack, zone_id, NEW_SCHOOL)
+    other = await register_school(zone_stack, zone_id, new_school())
     await wait_until_projected(zone_stack, zone_id, 2)
     return own, other
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from ezone_kit import relay as relay_module
 from ezone_kit.bus import OutgoingRecord, Publisher, ensure_topics
 from ezone_kit.consumer import ConsumerSpec, ConsumerWorker, HandlerContext
 from ezone_kit.db import service_metadata
@@ -23,7 +30,8 @@ from ezone_schemas.topics import dead_letter_topic
 from sqlalchemy import Column, Integer, Table, Text, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ezone.stack import wait_for
+from ezone.stack import EmbeddedBroker, wait_for
+from tests.integration.service_instance import CONSUMER, handled_table, school_round
 from tests.stack import new_database, stack_settings
 
 SCHEMA = "kit_test"
@@ -32,8 +40,30 @@ SCHEMA = "kit_test"
 @pytest.fixture
 async def kit_env(postgres, broker, key_dir) -> AsyncIterator[dict]:
     """A private topic, a database with the kit's tables and a counter table whose updates are not idempotent."""
+    async with kit_environment(postgres, broker, key_dir) as env:
+        yield env
+
+
+@pytest.fixture
+async def own_broker(tmp_path) -> AsyncIterator[EmbeddedBroker]:
+    """A broker to lose: restarting it loses every record (memory only), as a broker that lost its disk would."""
+    instance = EmbeddedBroker(log_path=tmp_path / "tansu.log")
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+async def lossy_env(postgres, own_broker, key_dir) -> AsyncIterator[dict]:
+    """As kit_env, on a broker of its own (`env["broker"]`), with topics of two partitions."""
+    async with kit_environment(postgres, own_broker, key_dir, kafka_topic_partitions=2) as env:
+        yield env | {"broker": own_broker}
+
+
+@contextlib.asynccontextmanager
+async def kit_environment(postgres, broker, key_dir, **overrides: object) -> AsyncIterator[dict]:  # noqa: ANN001
     database_url = await new_database(postgres)
-    settings = KitSettings(**stack_settings(database_url, broker.bootstrap_servers, key_dir))
+    settings = KitSettings(**stack_settings(database_url, broker.bootstrap_servers, key_dir, **overrides))
     metadata = service_metadata(SCHEMA)
     counters = Table("counters", metadata, Column("code", Text, primary_key=True), Column("n", Integer, nullable=False))
     engine = create_async_engine(database_url)
@@ -43,9 +73,12 @@ async def kit_env(postgres, broker, key_dir) -> AsyncIterator[dict]:
     topic = f"test.kit.{uuid.uuid4().hex[:8]}"
     await ensure_topics(settings, [topic, dead_letter_topic(topic, "ezone.kit_test.counter")])
     publisher = Publisher(settings)
-    yield {"settings": settings, "metadata": metadata, "counters": counters, "engine": engine, "topic": topic, "publisher": publisher}
-    await publisher.stop()
-    await engine.dispose()
+    try:
+        yield {"settings": settings, "metadata": metadata, "counters": counters, "engine": engine, "topic": topic,
+               "publisher": publisher}
+    finally:
+        await publisher.stop()
+        await engine.dispose()
 
 
 def school_event(code: str) -> SchoolRegistered:
@@ -349,3 +382,274 @@ async def test_with_a_single_attempt_allowed_a_failing_event_goes_straight_to_th
     finally:
         task.cancel()
         await worker.stop()
+
+
+async def add_events(env: dict, codes: list[str]) -> list[uuid.UUID]:
+    """Outbox rows for the env's topic, as a service's transaction writes them; their ids in order."""
+    outbox = Outbox(env["metadata"], "/test")
+    rows = outbox.rows([school_event(code) for code in codes])
+    for row in rows:
+        row["topic"] = env["topic"]
+    async with env["engine"].begin() as conn:
+        await outbox.insert_rows(conn, rows)
+    return [row["id"] for row in rows]
+
+
+async def event_ids_on(settings: KitSettings, topic: str) -> Counter:
+    """How many times each event is on the topic now, every partition read from its start to its end (records that are
+    not ezone events left out)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
+                                group_id=None)
+    await consumer.start()
+    try:
+        if topic not in await consumer.topics():
+            return Counter()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        ids: Counter = Counter()
+        while any([await consumer.position(p) < ends[p] for p in partitions]):
+            for records in (await consumer.getmany(timeout_ms=1_000)).values():
+                ids.update(uuid.UUID(dict(r.headers)["ce_id"].decode())
+                           for r in records if dict(r.headers).get("ce_id"))
+        return ids
+    finally:
+        await consumer.stop()
+
+
+async def unsent_count(env: dict) -> int:
+    async with env["engine"].connect() as conn:
+        return (await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.outbox WHERE sent_at IS NULL"))).scalar_one()
+
+
+async def holds_every_event(env: dict, ids: list[uuid.UUID]) -> bool:
+    """Every event sent, and on the broker now (some maybe twice: consumers skip what they already had)."""
+    return await unsent_count(env) == 0 and set(ids) <= set(await event_ids_on(env["settings"], env["topic"]))
+
+
+async def topic_partitions(settings: KitSettings, topic: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+        return len(described["partitions"])
+    finally:
+        await admin.close()
+
+
+async def test_a_broker_that_lost_every_record_twice_in_a_row_gets_every_event_again_from_the_running_relay(lossy_env):
+    env, broker = lossy_env, lossy_env["broker"]
+    relay = OutboxRelay(env["engine"], SCHEMA, env["publisher"], env["settings"])
+    task = asyncio.create_task(relay.run())
+    try:
+        ids = await add_events(env, [f"S{i}" for i in range(6)])
+        await wait_for(lambda: holds_every_event(env, ids), 30, what="the first broker holding every event",
+                   interval_s=0.5)
+
+        # Lost with the first broker; nobody creates the topic again but the relay, with its partition count.
+        broker.restart()
+        ids += await add_events(env, ["NEW"])  # published to the second broker...
+        await wait_for(lambda: holds_every_event(env, ids), 60, what="the second broker holding every event",
+                   interval_s=0.5)
+        broker.restart()  # ...and lost with it; nothing new is written, the relay notices by itself
+        await wait_for(lambda: holds_every_event(env, ids), 60, what="the third broker holding every event",
+                   interval_s=0.5)
+        assert await topic_partitions(env["settings"], env["topic"]) == 2
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert relay.republished >= 6 + 7
+
+
+async def test_a_broker_with_another_cluster_id_gets_every_event_again_even_where_its_partitions_are_longer(
+        lossy_env, monkeypatch):
+    env, broker = lossy_env, lossy_env["broker"]
+    relay = OutboxRelay(env["engine"], SCHEMA, env["publisher"], env["settings"])
+    ids = await add_events(env, ["A", "B", "C"])
+    assert await relay.publish_batch() == 3
+    # Another cluster at the same address, whose partitions already hold more records than ours ever did.
+    monkeypatch.setenv("CLUSTER_ID", "another-cluster")
+    broker.restart()
+    await ensure_topics(env["settings"], [env["topic"]])
+    producer = AIOKafkaProducer(bootstrap_servers=env["settings"].kafka_bootstrap_servers, enable_idempotence=False)
+    await producer.start()
+    try:
+        for partition in (0, 1):
+            for _ in range(5):
+                await producer.send_and_wait(env["topic"], b"{}", key=b"other", partition=partition)
+    finally:
+        await producer.stop()
+    await env["publisher"].reset()  # as the relay does after the failed publish a broker change brings
+
+    assert await relay.republish_lost() == 3
+    assert await relay.publish_batch() == 3
+    assert await event_ids_on(env["settings"], env["topic"]) == Counter(ids)
+    assert await relay.republish_lost() == 0
+
+
+async def test_a_partition_that_lost_its_tail_gets_again_only_the_events_from_its_new_end_on(lossy_env):
+    """As after an unclean leader election on Apache Kafka: the partition goes on from an earlier offset."""
+    env, broker = lossy_env, lossy_env["broker"]
+    settings = env["settings"].model_copy(update={"kafka_topic_partitions": 1})
+    relay = OutboxRelay(env["engine"], SCHEMA, Publisher(settings), settings)
+    env["topic"] = f"test.kit.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [env["topic"]])
+    ids = await add_events(env, [f"S{i}" for i in range(5)])
+    assert await relay.publish_batch() == 5
+    broker.restart()
+    await ensure_topics(settings, [env["topic"]])
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=False)
+    await producer.start()
+    try:
+        for _ in range(2):  # what the new leader had: two records
+            await producer.send_and_wait(env["topic"], b"{}", key=b"other")
+    finally:
+        await producer.stop()
+    await relay._publisher.reset()
+
+    assert await relay.republish_lost() == 3
+    assert await relay.publish_batch() == 3
+    assert await event_ids_on(settings, env["topic"]) == Counter(ids[2:])
+    await relay._publisher.stop()
+
+
+async def test_an_offset_acknowledged_where_an_earlier_event_was_makes_the_relay_publish_that_partition_again(
+        lossy_env, monkeypatch):
+    """A broker lost and back between two of the relay's checks: its next acknowledgement reuses an offset."""
+    env, broker = lossy_env, lossy_env["broker"]
+    settings = env["settings"].model_copy(update={"kafka_topic_partitions": 1})
+    relay = OutboxRelay(env["engine"], SCHEMA, Publisher(settings), settings)
+    env["topic"] = f"test.kit.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [env["topic"]])
+    monkeypatch.setattr(relay_module, "BROKER_CHECK_EVERY_S", 3600.0)  # one check, at the first batch
+    ids = await add_events(env, ["A", "B", "C"])
+    assert await relay.publish_batch() == 3
+    broker.restart()
+    ids += await add_events(env, ["NEW"])
+    with contextlib.suppress(Exception):
+        await relay.publish_batch()  # the connection the broker took with it
+    while await unsent_count(env):
+        await relay.publish_batch()
+
+    assert relay.republished == 3
+    assert await event_ids_on(settings, env["topic"]) == Counter(ids)
+    await relay._publisher.stop()
+
+
+async def test_a_publisher_creates_a_missing_topic_with_the_configured_partitions_not_the_brokers_default(lossy_env):
+    env = lossy_env
+    topic = f"test.kit.{uuid.uuid4().hex[:8]}"
+    await env["publisher"].publish([record(topic, school_event("A"))])
+    await env["publisher"].publish_raw(f"{topic}.dlq", key=b"A", value=b"{}", headers=[])
+    assert [await topic_partitions(env["settings"], t) for t in (topic, f"{topic}.dlq")] == [2, 2]
+
+
+async def test_a_consumer_left_on_one_partition_of_a_topic_made_again_with_four_subscribes_again_and_reads_all(
+        lossy_env):
+    """The issue's broker loss: the group's rebalance after the topic came back with 4 partitions kept its member on
+    partition 0 (Tansu answers the same member's rejoin with its old assignment)."""
+    env = lossy_env
+    env["topic"] = f"test.kit.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(env["settings"].model_copy(update={"kafka_topic_partitions": 1}), [env["topic"]])
+    attempts: Counter = Counter()
+    worker = counting_worker(env, attempts, poison_codes=set())
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.wait_for(worker.assigned.wait(), 60)
+        admin = AIOKafkaAdminClient(bootstrap_servers=env["settings"].kafka_bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.delete_topics([env["topic"]])
+        finally:
+            await admin.close()
+        await ensure_topics(env["settings"].model_copy(update={"kafka_topic_partitions": 4}), [env["topic"]])
+        codes = [f"S{i}" for i in range(40)]
+        await env["publisher"].publish([record(env["topic"], school_event(code)) for code in codes])
+
+        async def all_counted() -> bool:
+            return await counter_values(env) == dict.fromkeys(codes, 1)
+
+        await wait_for(all_counted, 120, what="every event counted", interval_s=0.5)
+        assert {tp.partition for tp in worker._consumer.assignment()} == {0, 1, 2, 3}
+        assert worker.resubscribed >= 1
+    finally:
+        task.cancel()
+        await worker.stop()
+
+
+async def group_members(settings: KitSettings, group: str) -> int:
+    """How many members the group has once it is stable (0 while it rebalances)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+        [described] = response.to_object()["groups"]
+        return len(described["members"]) if described["state"] == "Stable" else 0
+    finally:
+        await admin.close()
+
+
+async def test_two_instances_on_four_partitions_one_killed_mid_load_handle_every_event_once_in_order_per_school(
+        lossy_env):
+    """Each instance a process with a relay and a consumer, as a service's; one is SIGKILLed while events flow."""
+    env = lossy_env
+    settings = env["settings"].model_copy(update={"kafka_topic_partitions": 4})
+    env["topic"] = f"test.kit.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [env["topic"]])
+    handled = handled_table(env["metadata"])
+    async with env["engine"].begin() as conn:
+        await conn.run_sync(lambda sync: handled.create(sync))
+    environ = {**os.environ, **{name.upper(): str(value).lower() if isinstance(value, bool) else str(value)
+                                for name, value in settings.model_dump().items() if value is not None}}
+    instances = [subprocess.Popen([sys.executable, "-m", "tests.integration.service_instance", SCHEMA, env["topic"]],
+                                  cwd=Path(__file__).resolve().parents[2], env=environ) for _ in range(2)]
+    schools, rounds = [f"S{i:02d}" for i in range(40)], 11
+
+    async def handled_count() -> int:
+        async with env["engine"].connect() as conn:
+            return (await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.handled"))).scalar_one()
+
+    try:
+        group = f"ezone.{SCHEMA}.{CONSUMER}"
+        async def both_members() -> bool:
+            return await group_members(settings, group) == 2
+
+        await wait_for(both_members, 120, what="both instances in the group", interval_s=0.5)
+
+        async def load() -> None:
+            outbox = Outbox(env["metadata"], "/test")
+            for seq in range(rounds):  # the last round follows any redelivery on every partition
+                rows = outbox.rows([school_event(code).model_copy(update={"name": school_round(code, seq)})
+                                    for code in schools])
+                for row in rows:
+                    row["topic"] = env["topic"]
+                async with env["engine"].begin() as conn:
+                    await outbox.insert_rows(conn, rows)
+                await asyncio.sleep(0.3)  # pacing: a load that goes on while an instance dies
+
+        async def two_rounds_handled() -> bool:
+            return await handled_count() >= 2 * len(schools)
+
+        loading = asyncio.create_task(load())
+        await wait_for(two_rounds_handled, 120, what="two rounds handled", interval_s=0.05)
+        instances[0].kill()
+        await loading
+
+        async def all_handled() -> bool:
+            return await handled_count() >= rounds * len(schools)
+
+        await wait_for(all_handled, 180, what="every event handled", interval_s=0.5)
+        async with env["engine"].connect() as conn:
+            rows = (await conn.execute(text(f"SELECT code, seq FROM {SCHEMA}.handled ORDER BY n"))).all()
+    finally:
+        for instance in instances:
+            instance.kill()
+            instance.wait(10)
+
+    assert Counter((code, seq) for code, seq in rows) == {(code, seq): 1 for code in schools for seq in range(rounds)}
+    order: dict[str, list[int]] = defaultdict(list)
+    for code, seq in rows:
+        order[code].append(seq)
+    assert order == {code: list(range(rounds)) for code in schools}
+    assert await unsent_count(env) == 0

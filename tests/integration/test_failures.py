@@ -20,12 +20,12 @@ from ezone_kit.relay import relay_application_name
 
 from ezone.services import all_topics
 from ezone.stack import EmbeddedBroker, EmbeddedPostgres, free_port, wait_for
-from tests.helpers import DUGGAN, scalar, wait_for_count
+from tests.helpers import duggan, scalar, wait_for_count
 from tests.stack import Stack, new_database, running_stack
 
 pytestmark = pytest.mark.slow
 
-SCHOOLS = [{**DUGGAN, "code": f"0281{i:04d}", "name": f"School {i}"} for i in range(5)]
+SCHOOLS = [{**duggan(), "name": f"School {i}"} for i in range(5)]
 
 
 @pytest.fixture
@@ -157,7 +157,7 @@ async def test_process_killed_between_commit_and_publish_still_delivers_the_even
             await wait_for(up, 30, what="the plans process to start")
             headers = {"Authorization": f"Bearer {mint_token(key_dir, role='admin', zone=zone_id)}"}
             assert (await client.post("/zones", json={"id": zone_id, "name": "Z", "district": "D"}, headers=headers)).status_code == 201
-            response = await client.post(f"/zones/{zone_id}/schools", json=DUGGAN, headers=headers)
+            response = await client.post(f"/zones/{zone_id}/schools", json=duggan(), headers=headers)
             assert response.status_code == 201, response.text
             school_id = response.json()["id"]
     finally:

@@ -11,8 +11,9 @@ import httpx
 import pytest
 from ezone_schemas import SchoolRegistered, ZoneRegistered
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
-from tests.helpers import DUGGAN, register_school, register_zone, scalar, wait_for_count
+from tests.helpers import duggan, register_school, register_zone, scalar, school_code, wait_for_count
 from tests.stack import Stack
 
 PROJECTION_SCHEMAS = ("results", "catalog", "notifications")
@@ -92,7 +93,7 @@ async def test_school_with_every_field_wrong_is_422_listing_all_of_them_and_stor
 
 async def test_grade_span_with_a_trailing_newline_is_422_like_any_malformed_span(zone_stack, zone_id):
     await register_zone(zone_stack, zone_id)
-    assert_invalid_fields(await post_school(zone_stack, zone_id, {**DUGGAN, "grade_span": "6-12\n"}), {"grade_span"})
+    assert_invalid_fields(await post_school(zone_stack, zone_id, {**duggan(), "grade_span": "6-12\n"}), {"grade_span"})
     assert await footprint(zone_stack, zone_id) == JUST_THE_ZONE
 
 
@@ -125,8 +126,9 @@ async def test_registering_the_same_school_twice_answers_200_not_created_with_on
     zone_stack, zone_id
 ):
     await register_zone(zone_stack, zone_id)
-    first = await post_school(zone_stack, zone_id, DUGGAN)
-    second = await post_school(zone_stack, zone_id, DUGGAN)
+    school = duggan()
+    first = await post_school(zone_stack, zone_id, school)
+    second = await post_school(zone_stack, zone_id, school)
 
     assert (first.status_code, second.status_code) == (201, 200), second.text
     assert (first.json()["created"], second.json()["created"]) == (True, False)
@@ -164,7 +166,9 @@ def assert_one_created_and_the_rest_found(responses: list[httpx.Response | BaseE
 
 async def test_the_same_school_sent_twice_at_once_is_registered_once_and_both_requests_succeed(zone_stack, zone_id):
     await register_zone(zone_stack, zone_id)
-    responses = await sent_at_once(zone_stack, "plans.schools", [post_school(zone_stack, zone_id, DUGGAN) for _ in range(2)])
+    school = duggan()
+    responses = await sent_at_once(zone_stack, "plans.schools",
+                                   [post_school(zone_stack, zone_id, school) for _ in range(2)])
 
     assert_one_created_and_the_rest_found(responses)
     assert await footprint(zone_stack, zone_id) == JUST_THE_ZONE | {"schools": 1, "outbox": 3, "audit_log": 3}
@@ -181,14 +185,64 @@ async def test_the_same_zone_sent_twice_at_once_is_registered_once_and_both_requ
                          ids=["name", "grade_span", "enrollment"])
 async def test_the_same_school_code_with_other_details_is_409_naming_the_code_and_changes_nothing(zone_stack, zone_id, change):
     await register_zone(zone_stack, zone_id)
-    school = await register_school(zone_stack, zone_id)
+    registration = duggan()
+    school = await register_school(zone_stack, zone_id, registration)
     before = await footprint(zone_stack, zone_id)
 
-    body = assert_problem(await post_school(zone_stack, zone_id, {**DUGGAN, **change}), 409)
-    assert DUGGAN["code"] in body["detail"]
+    body = assert_problem(await post_school(zone_stack, zone_id, {**registration, **change}), 409)
+    assert registration["code"] in body["detail"]
     assert await footprint(zone_stack, zone_id) == before
     stored = await zone_stack.clients["plans"].get(f"/zones/{zone_id}/schools/{school['id']}", headers=zone_stack.auth("admin", zone_id))
     assert {**stored.json(), "created": True} == school
+
+
+@pytest.mark.parametrize("written", [str, lambda code: code.lstrip("0")], ids=["same-code", "without-zero-padding"])
+async def test_a_school_code_another_zone_holds_is_409_naming_that_zone_and_changes_nothing(zone_stack, zone_id,
+                                                                                            written):
+    owner = f"{zone_id}-owner"
+    await register_zone(zone_stack, owner)
+    await register_zone(zone_stack, zone_id)
+    school = {**duggan(), "code": f"0{school_code()[1:]}"}  # as the state writes it: eight digits, zero-padded
+    held = await register_school(zone_stack, owner, school)
+
+    body = assert_problem(await post_school(zone_stack, zone_id, {**school, "code": written(school["code"])}), 409)
+
+    assert owner in body["detail"] and body["owner_zone"] == owner, body
+    assert await footprint(zone_stack, zone_id) == JUST_THE_ZONE
+    for schema in PROJECTION_SCHEMAS:
+        await wait_for_count(zone_stack, f"SELECT count(*) FROM {schema}.schools WHERE id = :s", 1, s=held["id"])
+        assert await scalar(zone_stack, f"SELECT count(*) FROM {schema}.schools WHERE zone_id = :z", z=zone_id) == 0
+
+
+async def test_one_school_code_sent_by_two_zones_at_once_goes_to_one_of_them(zone_stack, zone_id):
+    other = f"{zone_id}-other"
+    for zone in (zone_id, other):
+        await register_zone(zone_stack, zone)
+    school = duggan()
+    responses = await sent_at_once(zone_stack, "plans.schools",
+                                   [post_school(zone_stack, zone, school) for zone in (zone_id, other)])
+
+    assert not [r for r in responses if isinstance(r, BaseException)], responses
+    assert sorted(r.status_code for r in responses) == [201, 409], [r.text for r in responses]
+    winner = next(r for r in responses if r.status_code == 201).json()["zone_id"]
+    assert next(r for r in responses if r.status_code == 409).json()["owner_zone"] == winner
+    assert await scalar(zone_stack, "SELECT count(*) FROM plans.schools WHERE code = :c", c=school["code"]) == 1
+
+
+async def test_the_database_holds_one_school_per_state_code_whatever_writes_it(zone_stack, zone_id):
+    """The rule is the database's, not only the API's: any path that writes schools (a seed, a script) meets it."""
+    other = f"{zone_id}-other"
+    for zone in (zone_id, other):
+        await register_zone(zone_stack, zone)
+    code = school_code()[1:]
+    await register_school(zone_stack, zone_id, {**duggan(), "code": code})
+    async with zone_stack.kits["plans"].engine.connect() as conn:
+        for zone, written in ((other, code), (zone_id, f"0{code}")):
+            with pytest.raises(IntegrityError, match="uq_schools_state_code"):
+                await conn.execute(text(
+                    "INSERT INTO plans.schools (id, zone_id, code, name, grade_span) "
+                    "VALUES (gen_random_uuid(), :z, :c, 'Copy', '6-8')"), {"z": zone, "c": written})
+            await conn.rollback()
 
 
 async def test_the_same_zone_id_with_other_details_is_409_and_changes_nothing(zone_stack, zone_id):
@@ -199,7 +253,7 @@ async def test_the_same_zone_id_with_other_details_is_409_and_changes_nothing(zo
 
 
 async def test_school_in_a_zone_that_does_not_exist_is_404_and_stores_nothing(zone_stack, zone_id):
-    assert_problem(await post_school(zone_stack, zone_id, DUGGAN), 404)
+    assert_problem(await post_school(zone_stack, zone_id, duggan()), 404)
     assert await footprint(zone_stack, zone_id) == NOTHING
 
 
@@ -223,8 +277,9 @@ async def test_audit_entry_records_actor_role_zone_state_after_and_the_callers_t
     await register_zone(zone_stack, zone_id)
     trace_id = secrets.token_hex(16)
     district_staff = zone_stack.token("district", zone_id, subject="ruiz@springfield.example")
+    school = duggan()
     response = await post_school(
-        zone_stack, zone_id, DUGGAN,
+        zone_stack, zone_id, school,
         headers={"Authorization": f"Bearer {district_staff}", "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
     )
     assert response.status_code == 201, response.text
@@ -237,6 +292,6 @@ async def test_audit_entry_records_actor_role_zone_state_after_and_the_callers_t
         )).mappings().one()
     assert entry["actor"] == "ruiz@springfield.example"
     assert (entry["actor_role"], entry["zone_id"], entry["school_id"], entry["entity"]) == ("district", zone_id, school_id, "school")
-    assert entry["after"] == DUGGAN
+    assert entry["after"] == school
     assert re.fullmatch(r"[0-9a-f]{32}", entry["trace_id"]), entry["trace_id"]
     assert entry["trace_id"] == trace_id

@@ -4,14 +4,13 @@ it and the streamed CSV upload (of any size) go through."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
 
 import httpx
 import orjson
 
 from ezone_kit.settings import KitSettings
-from tests.helpers import register_zone, scalar
+from tests.helpers import register_zone, scalar, school_code
 from tests.integration.results.ingest_support import YEAR, IngestZone, ingest_zone
 from tests.integration.results.test_ingest_csv import csv_text
 from tests.integration.test_registry_api import assert_problem
@@ -80,7 +79,7 @@ async def test_a_json_batch_announcing_more_than_the_limit_is_refused_unread_and
 
 async def test_another_services_write_endpoint_refuses_a_body_over_the_limit_unread(zone_stack, zone_id):
     await register_zone(zone_stack, zone_id)
-    school = {"code": f"9{random.randrange(10**7):07d}", "name": "Padded Middle School", "grade_span": "6-8", "enrollment": 400}
+    school = {"code": school_code(), "name": "Padded Middle School", "grade_span": "6-8", "enrollment": 400}
     body = Body(padded(school))
     headers = {**zone_stack.auth("admin", zone_id), "Content-Type": "application/json"}
     schools = "SELECT count(*) FROM plans.schools WHERE zone_id = :z"
@@ -107,7 +106,7 @@ async def test_a_chunked_body_is_cut_off_at_the_limit_with_the_same_413(zone_sta
     assert (await zone.stored(), await zone.batches(), await zone.outbox_events()) == (0, 0, 0)
 
     # A body FastAPI reads for its endpoint (plans) is cut off the same way.
-    school = {"code": f"9{random.randrange(10**7):07d}", "name": "Chunked Middle School", "grade_span": "6-8"}
+    school = {"code": school_code(), "name": "Chunked Middle School", "grade_span": "6-8"}
     plans = Body(padded(school))
     response = await zone_stack.clients["plans"].post(f"/zones/{zone_id}/schools", content=plans, headers={
         **zone_stack.auth("admin", zone_id), "Content-Type": "application/json"})

@@ -71,9 +71,21 @@ async def test_statements_make_no_spans_until_something_receives_spans(engine, m
 
     receive_spans(SimpleSpanProcessor(InMemorySpanExporter()))
     async with engine.connect() as conn:
-        await conn.execute(text("SELECT 2"))
+        with tracer("test").start_as_current_span("request"):
+            await conn.execute(text("SELECT 2"))
     assert statements() == ["SELECT 2"]
     watching.shutdown()
+
+
+async def test_a_statement_outside_any_span_makes_none(engine, spans):
+    """A poll that finds nothing, a gauge's count: a trace of one statement each would tell nobody anything."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 3"))
+        with tracer("test").start_as_current_span("request"):
+            await conn.execute(text("SELECT 4"))
+    statements = [s.attributes["db.statement"] for s in spans.get_finished_spans()
+                  if s.kind == SpanKind.CLIENT and s.attributes.get("db.name") == engine.url.database]
+    assert statements == ["SELECT 4"]
 
 
 async def test_the_pools_connections_in_use_and_idle_are_reported(engine, metric_reader):

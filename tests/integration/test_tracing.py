@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from tests.helpers import DUGGAN, register_zone, scalar, wait_for_count
+from tests.helpers import duggan, register_zone, scalar, wait_for_count
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ async def test_one_trace_id_spans_the_http_request_the_relay_and_the_consumer_in
     trace_id = secrets.token_hex(16)
     traceparent = f"00-{trace_id}-{secrets.token_hex(8)}-01"
     response = await zone_stack.clients["plans"].post(
-        f"/zones/{zone_id}/schools", json=DUGGAN, headers={**zone_stack.auth("admin", zone_id), "traceparent": traceparent}
+        f"/zones/{zone_id}/schools", json=duggan(), headers={**zone_stack.auth("admin", zone_id), "traceparent": traceparent}
     )
     assert response.status_code == 201, response.text
     school_id = response.json()["id"]

@@ -8,18 +8,20 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from ezone_catalog.evidence.policy import EvidencePolicy
 from ezone_catalog.evidence.rules import (
     FLAG_NEEDS,
-    MIN_SCHOOLS_FOR_EVIDENCE,
     Figures,
+    Judgement,
     SubjectReview,
-    Summary,
+    Verdict,
     caveat,
-    comparison_engagements,
-    evidence_score,
+    deciding,
+    judge,
     needs_for,
     outcomes,
     overall_status,
+    rank_group,
     ranking,
 )
 from ezone_catalog.orders.rules import (
@@ -32,7 +34,7 @@ from ezone_catalog.orders.rules import (
     partner_refusal,
 )
 from ezone_catalog.school_years import previous_school_year
-from ezone_schemas.catalog import Need, PricingUnit
+from ezone_schemas.catalog import Need, OutcomeMeasure, PricingUnit
 from ezone_schemas.results import GoalFinding, IntegrityFlag
 from ezone_schemas.vocabulary import AutonomyTier, ReviewStatus, Subject
 
@@ -103,42 +105,82 @@ FACTS = {
     (B, "2023-24", "MATH"): Figures(30.0, None), (B, "2024-25", "MATH"): Figures(36.0, 50.0),
     (C, "2023-24", "MATH"): Figures(25.0, None), (C, "2024-25", "MATH"): Figures(None, None),  # suppressed
 }
+POLICY = EvidencePolicy()
+PROFICIENCY = OutcomeMeasure.PROFICIENCY_RATE
 
 
-def test_an_outcome_is_the_change_from_the_year_before_the_engagement_when_both_years_have_figures():
-    found = outcomes([(A, "2024-25"), (B, "2024-25"), (C, "2024-25"), (A, "2023-24"), (A, "2024-25")], FACTS)
-    assert [(o.school_id, o.proficiency_change, o.growth_change) for o in found] == [(A, 10.0, 15.0), (B, 6.0, None)]
-    summary = Summary.of(Subject.MATH, found)
-    assert (summary.schools, summary.proficiency_change, summary.growth_change) == (2, 8.0, 15.0)
-    assert Summary.of(Subject.ELA, found) == Summary(Subject.ELA, 0, None, None)
+def test_an_outcome_is_the_change_from_the_year_before_against_comparable_schools_that_did_not_use_it():
+    found = outcomes({(A, "2024-25"), (B, "2023-24")}, [A, B, C], FACTS, Subject.MATH, PROFICIENCY,
+                     POLICY.model_copy(update={"minimum_comparison_schools": 1}), "2022-23")
+    # B's 2023-24 has no year before; C's 2024-25 figure is suppressed: B alone is comparable to A.
+    assert [(o.school_id, o.own.change, [c.school_id for c in o.comparison], o.difference) for o in found] == [
+        (A, 10.0, [B], 4.0)]
+    assert outcomes({(A, "2024-25")}, [A, B], FACTS, Subject.MATH, PROFICIENCY, POLICY, "2022-23")[0].difference is None
+    far = POLICY.model_copy(update={"minimum_comparison_schools": 1, "comparable_within_points": 5.0})
+    assert outcomes({(A, "2024-25")}, [A, B], FACTS, Subject.MATH, PROFICIENCY, far, "2022-23")[0].comparison == ()
+    assert outcomes({(A, "2024-25")}, [A, B], FACTS, Subject.MATH, PROFICIENCY, POLICY, "2025-26")[0].stale
 
 
-def test_the_comparison_is_the_zones_other_schools_over_the_same_years():
-    assert comparison_engagements({(A, "2024-25")}, [A, B, C]) == {(B, "2024-25"), (C, "2024-25")}
+def _judged(own: list[float], comparison: float, minimum_schools: int = 3) -> Verdict:
+    schools = [uuid.UUID(int=10 + n) for n in range(len(own) + 3)]
+    facts = {}
+    for school, change in zip(schools, [*own, comparison, comparison, comparison], strict=True):
+        facts[(school, "2023-24", "MATH")] = Figures(30.0, None)
+        facts[(school, "2024-25", "MATH")] = Figures(30.0 + change, None)
+    policy = POLICY.model_copy(update={"minimum_schools": minimum_schools})
+    engaged = {(school, "2024-25") for school in schools[:len(own)]}
+    found = outcomes(engaged, schools, facts, Subject.MATH, PROFICIENCY, policy, "2022-23")
+    return judge(Subject.MATH, PROFICIENCY, found, policy).verdict
 
 
-def test_the_caveat_says_plainly_when_too_few_schools_stand_behind_a_figure():
-    assert caveat(0).startswith("No outcomes yet")
-    assert caveat(1) == ("Based on 1 school — too few to distinguish the partner's effect from chance "
-                         f"(at least {MIN_SCHOOLS_FOR_EVIDENCE} are needed).")
-    assert caveat(MIN_SCHOOLS_FOR_EVIDENCE - 1).startswith(f"Based on {MIN_SCHOOLS_FOR_EVIDENCE - 1} schools")
-    assert caveat(MIN_SCHOOLS_FOR_EVIDENCE) is None
-    assert "the service's effect" in caveat(2, "the service's")
+def test_the_verdict_compares_with_comparable_schools_and_needs_enough_schools_and_a_clear_interval():
+    assert _judged([4.0, 5.0, 6.0], 10.0) == Verdict.WORSE
+    assert _judged([4.0, 5.0, 6.0], 6.0) == Verdict.NO_DIFFERENT  # a gain, but less than comparable schools'
+    assert _judged([9.0, 10.0, 11.0], 5.0) == Verdict.BETTER
+    assert _judged([-5.0, 10.0, 15.0], 5.0) == Verdict.NO_DIFFERENT  # the interval includes 0
+    assert _judged([9.0, 10.0], 5.0) == Verdict.TOO_FEW
+    assert _judged([12.0], 5.0, minimum_schools=1) == Verdict.TOO_FEW  # one school has no spread
+    assert judge(Subject.MATH, PROFICIENCY, [], POLICY).verdict == Verdict.NO_EVIDENCE
 
 
-def test_ranking_puts_larger_gains_first_then_more_schools_then_more_needs_met_and_no_evidence_last():
+def test_the_caveat_tells_an_untried_service_from_one_without_reviews_and_from_too_few_schools():
+    assert caveat(0, 0, POLICY).startswith("No school has had a confirmed or fulfilled order of it yet")
+    assert caveat(2, 0, POLICY) == ("2 schools used it, but none has reviews for the year it used it and the year "
+                                    "before: no outcomes yet.")
+    assert caveat(1, 1, POLICY) == ("Based on 1 school — too few to distinguish the partner's effect from chance "
+                                    "(the zone's policy needs at least 5).")
+    assert caveat(5, 5, POLICY) is None
+    assert "the service's effect" in caveat(2, 2, POLICY, "the service's")
+
+
+def test_a_decline_never_ranks_above_no_evidence_and_needs_met_order_within_a_group():
     candidates = {
-        "none": ranking(None, 0, 3, "a"),
-        "small": ranking(2.0, 9, 1, "b"),
-        "large-few": ranking(8.0, 2, 1, "c"),
-        "large-many": ranking(8.0, 6, 1, "d"),
-        "negative": ranking(-3.0, 9, 3, "e"),
+        "better": ranking(rank_group(Verdict.BETTER, False), 1, 6, "e"),
+        "no-different": ranking(rank_group(Verdict.NO_DIFFERENT, True), 1, 6, "d"),
+        "untried-many-needs": ranking(rank_group(Verdict.NO_EVIDENCE, False), 3, 0, "c"),
+        "gain-too-few": ranking(rank_group(Verdict.TOO_FEW, False), 1, 1, "b"),
+        "not-measured": ranking(rank_group(Verdict.NOT_MEASURED, False), 1, 0, "a"),
+        "decline-too-few": ranking(rank_group(Verdict.TOO_FEW, True), 3, 2, "a"),
+        "worse": ranking(rank_group(Verdict.WORSE, True), 9, 9, "a"),
     }
-    assert sorted(candidates, key=candidates.get) == ["large-many", "large-few", "small", "negative", "none"]
-    summaries = [Summary(Subject.MATH, 2, 8.0, None), Summary(Subject.ELA, 1, -2.0, None)]
-    assert evidence_score(summaries, [Subject.MATH]) == 8.0
-    assert evidence_score(summaries, [Subject.MATH, Subject.ELA]) == 3.0
-    assert evidence_score(summaries, [Subject.SCIENCE]) is None
+    assert sorted(candidates, key=candidates.get) == [
+        "better", "no-different", "untried-many-needs", "gain-too-few", "not-measured", "decline-too-few", "worse"]
+
+
+def test_a_harm_in_any_subject_or_measure_decides_the_providers_verdict():
+    worse, better = (_judgement(Verdict.WORSE), _judgement(Verdict.BETTER))
+    assert deciding([better, worse]) is worse
+    assert deciding([]) is None
+
+
+def _judgement(verdict: Verdict) -> Judgement:
+    return Judgement(Subject.MATH, PROFICIENCY, verdict, 5, 1.0, 0.0, 1.0, 1.0, (0.5, 1.5), 5, 0, 0, "")
+
+
+def test_the_policys_window_counts_the_current_school_year_and_those_before_it():
+    assert POLICY.oldest_counted_year(date(2026, 12, 7)) == "2024-25"
+    assert POLICY.oldest_counted_year(date(2027, 6, 30)) == "2024-25"
+    assert POLICY.oldest_counted_year(date(2027, 7, 1)) == "2025-26"
 
 
 def _goal(metric: str, subgroup: str = "all_students", status: str = "off_track", subject: str = "MATH") -> GoalFinding:

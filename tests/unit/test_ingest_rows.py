@@ -8,7 +8,7 @@ import uuid
 import pytest
 from ezone_results.ingest.csvstream import CsvFormatError, csv_records
 from ezone_results.ingest.columns import check_rows
-from ezone_results.ingest.schemas import EnrollmentRow, ResultRow, foreign_rows, parse_row
+from ezone_results.ingest.schemas import SCHOOL_ID_REASON, EnrollmentRow, ResultRow, foreign_rows, parse_row
 
 SCHOOL = uuid.UUID("5b3f8a52-6c1e-4d7a-9f0e-2a4b6c8d0e1f")
 OTHER = uuid.UUID("0c9d8e7f-1a2b-4c3d-8e5f-6a7b8c9d0e1f")
@@ -98,8 +98,14 @@ def test_a_batch_lists_every_invalid_row_and_refuses_a_second_row_with_the_same_
 
 
 def test_rows_for_schools_a_token_does_not_act_for_are_found_before_anything_else():
-    rows = [result(), result(school_id=str(OTHER).upper()), {"school_id": 12}, result(school_id="not-a-uuid")]
-    assert foreign_rows(rows, lambda school: school == str(SCHOOL)) == [1, 3]
+    rows = [result(), result(school_id=str(OTHER).upper()), {"school_id": 12}, result(school_id="02810316")]
+    # A value that is no school id at all (a state code) is left to validation, which says what to send.
+    assert foreign_rows(rows, lambda school: school == str(SCHOOL)) == [1]
+
+
+def test_a_state_code_as_school_id_is_refused_saying_to_send_the_schools_id():
+    _, errors = parse_row(ResultRow, result(school_id="02810316"), 0, {SCHOOL})
+    assert [(error["field"], error["reason"]) for error in errors] == [("school_id", SCHOOL_ID_REASON)]
 
 
 def test_enrollment_dates_fall_in_the_school_year_and_in_order():

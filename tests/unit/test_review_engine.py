@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 import uuid
-from collections import defaultdict
 from datetime import date
+from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from ezone_results.review.engine import (
@@ -14,16 +16,15 @@ from ezone_results.review.engine import (
     DropCounts,
     GainDistribution,
     ReviewInputs,
+    Standing,
     StudentCounts,
     assess,
     exemption_spike_flag,
-    goal_status,
     improbable_gain_flag,
     low_participation_flags,
     low_scorer_drop_flag,
     measures_from_aggregate,
     measures_from_counts,
-    overall_status,
     percentile_rank,
     previous_school_year,
     report,
@@ -33,8 +34,9 @@ from ezone_results.review.engine import (
 )
 from ezone_results.review.policy import ReviewPolicy
 from ezone_results.review.schemas import AssessmentCounted, SubgroupFigures
+from ezone_results.review.state_ranking import state_unranked, unranked_reason
+from ezone_results.state_aggregates.mcas import STUDENT_GROUPS, school_year_of
 from ezone_schemas.plans import GoalContract, InterimTarget
-from ezone_schemas.results import GoalFinding
 from ezone_schemas.vocabulary import Metric, ReviewStatus, Subgroup, Subject
 
 from ezone.demo import default_data_dir
@@ -78,11 +80,11 @@ def test_metrics_from_counts_are_rates_of_the_tested_and_of_the_expected():
     assert m.proficiency_rate == pytest.approx(100 * 19 / 38)
     assert m.participation_rate == pytest.approx(100 * 38 / 40)
     assert m.exempt_share == pytest.approx(100 * 1 / 40)
-    shown = report(m, ALL, 10, percentile=63)
+    shown = report(m, ALL, 10, Standing(63))
     assert shown.model_dump(exclude={"subgroup"}) == {
         "n_tested": 38, "n_enrolled": 40, "suppressed": False, "proficiency_rate": 50.0, "average_scaled_score": 501.5,
         "median_growth_percentile": 52.0, "participation_rate": 95.0, "achievement_percentile": 63,
-        "source": "student_results", "participation_basis": "enrollments", "assessments": None,
+        "unranked_reason": None, "source": "student_results", "participation_basis": "enrollments", "assessments": None,
     }
 
 
@@ -92,10 +94,10 @@ def test_level_only_results_count_as_tested_but_the_average_needs_minimum_n_scor
     m = measures_from_counts(ALL, StudentCounts(n_students=40, n_enrolled=40, n_tested=38, n_scored=6, n_proficient=19,
                                                 average_scaled_score=501.5, median_growth_percentile=None,
                                                 n_not_tested_with_reason=1), enrollments_known=True)
-    shown = report(m, ALL, 10, percentile=63)
+    shown = report(m, ALL, 10, Standing(63))
     assert (shown.suppressed, shown.proficiency_rate, shown.participation_rate) == (False, 50.0, 95.0)
     assert (shown.average_scaled_score, shown.achievement_percentile) == (None, None)
-    enough = report(measures_from_counts(ALL, counts(), enrollments_known=True), ALL, 10, percentile=63)
+    enough = report(measures_from_counts(ALL, counts(), enrollments_known=True), ALL, 10, Standing(63))
     assert (enough.average_scaled_score, enough.achievement_percentile) == (501.5, 63)
 
 
@@ -130,7 +132,7 @@ def test_without_enrollments_participation_is_over_result_rows_and_says_so():
 def test_small_n_is_suppressed_below_the_policy_minimum(n_tested, suppressed):
     m = measures_from_counts(Subgroup.ENGLISH_LEARNERS, counts(n_students=12, n_tested=n_tested, n_proficient=3),
                              enrollments_known=True)
-    shown = report(m, Subgroup.ENGLISH_LEARNERS, 10, percentile=40)
+    shown = report(m, Subgroup.ENGLISH_LEARNERS, 10, Standing(40))
     assert shown.suppressed is suppressed
     figures = (shown.proficiency_rate, shown.average_scaled_score, shown.median_growth_percentile,
                shown.participation_rate, shown.achievement_percentile)
@@ -146,23 +148,24 @@ def test_a_subgroup_without_students_is_reported_suppressed():
 def test_a_state_aggregate_without_a_count_is_taken_as_published():
     row = AggregateFigures(n_tested=None, proficiency_rate=41.0, average_scaled_score=497.2, median_growth_percentile=48.0,
                            participation_rate=99.0)
-    shown = report(measures_from_aggregate(ALL, row), ALL, 10, 30)
+    shown = report(measures_from_aggregate(ALL, row), ALL, 10, Standing(30))
     assert (shown.suppressed, shown.source, shown.participation_basis, shown.average_scaled_score) == (
         False, "aggregate", "aggregate", 497.2)
     small = measures_from_aggregate(ALL, AggregateFigures(6, 50.0, 500.0, None, 100.0))
-    assert report(small, ALL, 10, 30).suppressed
+    assert report(small, ALL, 10, Standing(30)).suppressed
 
 
 # --- achievement percentile -----------------------------------------------------------------------
 
 def independent_percentiles(scores: list[float]) -> list[int]:
-    """Written out from the definition, without the engine: below + half of the *other* equal schools, over all."""
+    """Written out from the definition, without the engine: each school's 1-based position in the sorted scores,
+    tied schools sharing the mean of theirs, in one of 99 equal groups of the N + 1 slots (SAS PROC RANK GROUPS=)."""
+    ordered = sorted(scores)
     result = []
-    for i, score in enumerate(scores):
-        below = sum(1 for other in scores if other < score)
-        equal = sum(1 for j, other in enumerate(scores) if other == score and j != i)
-        value = 100 * (below + equal / 2) / len(scores)
-        result.append(min(99, max(1, int(value + 0.5))))
+    for score in scores:
+        positions = [i + 1 for i, other in enumerate(ordered) if other == score]
+        mean_rank = Fraction(sum(positions), len(positions))
+        result.append(math.floor(99 * mean_rank / (len(scores) + 1)) + 1)
     return result
 
 
@@ -170,42 +173,62 @@ def engine_percentiles(scores: list[float]) -> list[int]:
     return [percentile_rank(sum(o < s for o in scores), sum(o == s for o in scores) - 1, len(scores)) for s in scores]
 
 
-def test_percentile_rank_matches_an_independent_computation_with_ties_and_clamps():
+def test_percentile_rank_is_the_mean_rank_in_99_equal_groups_ties_sharing_their_mean_rank():
     scores = [480.0, 495.5, 495.5, 501.2, 510.0, 510.0, 510.0, 522.3, 530.1, 547.9]
     assert engine_percentiles(scores) == independent_percentiles(scores)
-    # By hand: 480 → 0 below → 0 → clamped to 1; 495.5 → (1 + 0.5)/10 = 15; 510 → (4 + 1)/10 = 50; 547.9 → 90.
-    assert engine_percentiles(scores)[0] == 1
-    assert engine_percentiles(scores)[1] == 15
-    assert engine_percentiles(scores)[4] == 50
-    assert engine_percentiles(scores)[9] == 90
-    assert percentile_rank(199, 0, 200) == 99  # the top of 200 schools: 99.5 → clamped to 99
-    assert percentile_rank(1, 0, 8) == 13  # 12.5 rounds half up
+    # By hand, N = 10: 480 is rank 1 → 99 × 1 / 11 = 9 → 10th; 495.5 × 2 share ranks 2 and 3 → 2.5 → 22.5 → 23rd;
+    # 510 × 3 share 5, 6, 7 → 6 → 54 → 55th; 547.9 is rank 10 → 90 → 91st.
+    assert engine_percentiles(scores)[:2] == [10, 23]
+    assert engine_percentiles(scores)[4] == 55
+    assert engine_percentiles(scores)[9] == 91
+    # 1..99 whatever N: the bottom and top of 98 schools, one school alone (the middle).
+    assert (percentile_rank(0, 0, 98), percentile_rank(97, 0, 98), percentile_rank(0, 0, 1)) == (2, 99, 50)
+    assert percentile_rank(13, 0, 1385) == 2  # rank 14 of 1,385: 99 × 14 / 1,386 = 1 exactly, the edge of the 2nd
 
 
-def test_percentile_rank_reproduces_dese_ach_pctl_on_the_2022_mcas_file():
-    """Sanity check against DESE's published percentiles: within ±2 for nearly every school."""
-    path = default_data_dir() / "mcas" / "grades_3-8_all_students_2022.csv"
-    if not path.exists():
-        pytest.skip(f"{path} is not available")
-    by_subject: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["avg_scaled_score"].strip() and row["ach_pctl"].strip():
-                by_subject[row["subject"]].append((float(row["avg_scaled_score"]), float(row["ach_pctl"])))
-    for subject, rows in by_subject.items():
-        ours = engine_percentiles([score for score, _ in rows])
-        close = sum(abs(mine - published) <= 2 for mine, (_, published) in zip(ours, rows, strict=True))
-        assert close / len(rows) >= 0.98, subject
+def test_a_group_the_state_does_not_rank_has_no_percentile_and_says_why():
+    horace_mann = ("00350750", "2021-22", "ELA", "all_students")  # the Boston school for the deaf and hard of hearing
+    assert unranked_reason(horace_mann, 28) == "not ranked by the state: special-purpose school"
+    assert unranked_reason(("00350750", "2018-19", "ELA", "all_students"), 31) is None  # ranked that year
+    assert unranked_reason(("01234567", "2021-22", "MATH", "el"), 9) == (
+        "fewer than 10 students tested: the state ranks no smaller group")
+    assert unranked_reason(("01234567", "2021-22", "MATH", "el"), 10) is None
+    assert unranked_reason(("01234567", "2021-22", "MATH", "el"), None) is None  # published without a count
+
+    figures = measures_from_aggregate(ALL, AggregateFigures(28, 10.0, 472.5, None, 97.0))
+    shown = report(figures, ALL, 10, Standing.of(None, unranked_reason(horace_mann, 28)))
+    assert (shown.achievement_percentile, shown.unranked_reason) == (None, "not ranked by the state: special-purpose school")
+    assert report(figures, ALL, 10, Standing.of((3, 0, 1380), None)).achievement_percentile == 1
+    small = report(figures, ALL, 30, Standing.of((3, 0, 1380), None))  # the policy's minimum n is 30
+    assert (small.suppressed, small.achievement_percentile, small.unranked_reason) == (
+        True, None, "fewer than 30 students tested: the policy's minimum n")
+
+
+def published_files() -> list[Path]:
+    files = sorted((default_data_dir() / "mcas").glob("grades_3-8_*.csv"))
+    if not files:
+        pytest.skip(f"no MCAS files in {default_data_dir() / 'mcas'}")
+    return files
+
+
+def test_the_groups_listed_unranked_are_those_dese_published_figures_but_no_percentile_for():
+    """The list is DESE's own: every school group with an average and no `ach_pctl` in a published file (one of a
+    year DESE ranked schools in: it ranked none in 2021), and nothing else."""
+    blank = set()
+    for path in published_files():
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+        if not any((row.get("ach_pctl") or "").strip() for row in rows):
+            continue
+        for row in rows:
+            code = row["school_code"].strip().zfill(8)
+            if code != "00000000" and row["avg_scaled_score"].strip() and not row["ach_pctl"].strip():
+                group = STUDENT_GROUPS[(row.get("student_group") or "all students").strip().lower()]
+                blank.add((code, school_year_of(int(row["year"])), row["subject"].strip(), group.value))
+    assert blank == set(state_unranked()), "regenerate dese_unranked.csv from DESE's files (see docs/reviews.md)"
 
 
 # --- goals and overall status ---------------------------------------------------------------------
-
-def test_goal_status_bands():
-    assert goal_status(50.0, 50.0, 5.0) == ReviewStatus.MEETING
-    assert goal_status(45.0, 50.0, 5.0) == ReviewStatus.APPROACHING
-    assert goal_status(44.99, 50.0, 5.0) == ReviewStatus.OFF_TRACK
-    assert goal_status(None, 50.0, 5.0) == ReviewStatus.INSUFFICIENT_DATA
-
 
 def test_the_target_in_force_is_the_latest_interim_due_during_the_year_else_the_annual():
     g = goal(target=40.0, interim=[(date(2024, 11, 30), 32.0), (date(2025, 2, 28), 35.0)])
@@ -214,33 +237,6 @@ def test_the_target_in_force_is_the_latest_interim_due_during_the_year_else_the_
     assert target_in_force(g, date(2024, 12, 1), end) == 32.0
     assert target_in_force(g, date(2025, 3, 1), end) == 35.0
     assert target_in_force(g, date(2025, 8, 1), end) == 40.0  # the year is over
-
-
-def finding(status: ReviewStatus) -> GoalFinding:
-    return GoalFinding(goal_id=None, metric=Metric.PROFICIENCY_RATE, subject=Subject.MATH, subgroup=ALL, target=1, actual=1,
-                       status=status)
-
-
-def test_overall_status_is_the_worst_goal_with_data():
-    shown = report(measures_from_counts(ALL, counts(), enrollments_known=True), ALL, 10, None)
-    statuses = [ReviewStatus.MEETING, ReviewStatus.APPROACHING, ReviewStatus.INSUFFICIENT_DATA]
-    assert overall_status(shown, [finding(s) for s in statuses], None, POLICY) == ReviewStatus.APPROACHING
-    statuses.append(ReviewStatus.OFF_TRACK)
-    assert overall_status(shown, [finding(s) for s in statuses], None, POLICY) == ReviewStatus.OFF_TRACK
-
-
-def test_without_goals_the_overall_status_compares_proficiency_with_last_year():
-    shown = report(measures_from_counts(ALL, counts(), enrollments_known=True), ALL, 10, None)  # 50.0%
-    assert overall_status(shown, [], 50.0, POLICY) == ReviewStatus.MEETING
-    assert overall_status(shown, [], 55.0, POLICY) == ReviewStatus.APPROACHING
-    assert overall_status(shown, [], 55.1, POLICY) == ReviewStatus.OFF_TRACK
-    assert overall_status(shown, [], None, POLICY) == ReviewStatus.INSUFFICIENT_DATA
-    assert overall_status(shown, [finding(ReviewStatus.INSUFFICIENT_DATA)], 40.0, POLICY) == ReviewStatus.MEETING
-
-
-def test_overall_status_is_insufficient_when_all_students_are_suppressed():
-    shown = report(measures_from_counts(ALL, counts(n_tested=4), enrollments_known=True), ALL, 10, None)
-    assert overall_status(shown, [finding(ReviewStatus.MEETING)], 10.0, POLICY) == ReviewStatus.INSUFFICIENT_DATA
 
 
 # --- integrity flags ------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ ALL_OFF = {"ELA": "off_track", "MATH": "off_track", "SCI": "off_track"}
 def test_two_consecutive_years_meeting_earn_full_autonomy():
     decision = decide_tier({"2023-24": ALL_MEETING, "2024-25": ALL_MEETING}, POLICY)
     assert decision.tier == AutonomyTier.FULL
-    assert decision.reason == "meeting its goals in 2023-24 and 2024-25"
+    assert decision.reason == ("meeting its goals in 2023-24 and 2024-25; the zone policy gives full autonomy after 2 "
+                               "school years meeting in a row")
     assert decision.rule == "tiers.full_after_years_meeting = 2"
 
 
@@ -25,14 +26,18 @@ def test_two_years_meeting_with_a_gap_between_them_do_not_earn_full_autonomy():
 def test_off_track_two_years_running_means_intensive_support():
     decision = decide_tier({"2023-24": ALL_OFF, "2024-25": ALL_OFF}, POLICY)
     assert decision.tier == AutonomyTier.INTENSIVE_SUPPORT
-    assert "off track in 2023-24 and 2024-25" == decision.reason
+    assert decision.reason == ("off track in 2023-24 and 2024-25; the zone policy moves a school to intensive support "
+                               "after 2 school years off track in a row")
 
 
-def test_a_single_good_year_after_off_track_years_returns_the_school_to_standard():
+def test_a_single_good_year_after_off_track_years_returns_the_school_to_standard_saying_the_years_and_rules():
     history = {"2022-23": ALL_OFF, "2023-24": ALL_OFF, "2024-25": ALL_MEETING}
     decision = decide_tier(history, POLICY)
     assert decision.tier == AutonomyTier.STANDARD
-    assert "2024-25 was meeting" in decision.reason
+    assert decision.reason == (
+        "2023-24 off track (ELA off track, Math off track, Science off track); 2024-25 meeting (ELA meeting, Math "
+        "meeting, Science meeting); the zone policy gives full autonomy after 2 school years meeting in a row and "
+        "intensive support after 2 school years off track in a row, so standard")
 
 
 def test_the_rule_lengths_come_from_the_zone_policy():
@@ -52,4 +57,5 @@ def test_year_status_weighs_subjects_and_ignores_insufficient_data():
 
 def test_no_reviewed_year_keeps_the_standard_tier():
     decision = decide_tier({}, POLICY)
-    assert (decision.tier, decision.reason) == (AutonomyTier.STANDARD, "neither rule applies (no reviewed year yet)")
+    assert (decision.tier, decision.reason) == (AutonomyTier.STANDARD,
+                                                "no school year reviewed yet: every school starts standard")

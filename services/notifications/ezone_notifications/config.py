@@ -15,11 +15,14 @@ class Settings(KitSettings):
     ezone_smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
     ezone_email_from: str = Field("ezone alerts <alerts@ezone.local>", description="The From of alert emails.")
 
-    # Where links in alerts point: the public base URL of each service.
-    ezone_plans_url: str = "http://127.0.0.1:8001"
-    ezone_results_url: str = "http://127.0.0.1:8002"
-    ezone_catalog_url: str = "http://127.0.0.1:8003"
-    ezone_notifications_url: str = "http://127.0.0.1:8004"
+    # The board page's backend reads the other services here, with the signed-in person's token (board/backend.py):
+    # addresses this service reaches, not necessarily browsers. `ezone up` sets them from --port-base.
+    ezone_plans_url: str = Field("http://127.0.0.1:8001", description="The plans service as this one reaches it.")
+    ezone_results_url: str = Field("http://127.0.0.1:8002", description="The results service as this one reaches it.")
+    ezone_catalog_url: str = Field("http://127.0.0.1:8003", description="The services catalog as this one reaches it.")
+    ezone_notifications_url: str = Field(
+        "http://127.0.0.1:8004",
+        description="This service as browsers reach it: the base of every link in alerts, emails and the board page.")
 
     ezone_default_timezone: str = Field("America/New_York", description="A member's time zone until they set their own.")
     ezone_default_digest_time: time = Field(

@@ -6,9 +6,11 @@ from collections.abc import Sequence
 
 from ezone_kit.consumer import ConsumerSpec, Handler, HandlerContext
 from ezone_kit.directory import school_directory_handlers
+from ezone_kit.zones import ProjectedZones
 from ezone_schemas import (
     BoardMemberChanged,
     OrderRejected,
+    PlannedPurchasesAtRisk,
     PlanApproved,
     PlanReturned,
     PlanSubmitted,
@@ -28,7 +30,7 @@ from .board.projections import (
     record_review,
     record_vote,
 )
-from .models import schools
+from .models import metadata, schools
 from .recipients.handlers import on_board_member_changed, on_school_team_changed
 from .rules.service import seed_default_rules
 
@@ -64,8 +66,10 @@ handlers: dict[type, Handler] = {
     PlanVoteCast: record_vote,
     SchoolTierChanged: alert,
     OrderRejected: alert,
+    PlannedPurchasesAtRisk: alert,
 }
 
 consumers: Sequence[ConsumerSpec] = [
-    ConsumerSpec(name="events", topics=(topics.PLANS, topics.RESULTS, topics.CATALOG), handlers=handlers),
+    ConsumerSpec(name="events", topics=(topics.PLANS, topics.RESULTS, topics.CATALOG), handlers=handlers,
+                 zones=ProjectedZones.of(metadata)),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ezone_kit.db import service_metadata
 from ezone_kit.directory import school_directory_table
+from ezone_kit.zones import zone_tables
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -29,6 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = service_metadata("notifications")
 schools = school_directory_table(metadata)
+known_zones, parked_events = zone_tables(metadata)  # which zones exist (see ezone_kit.zones)
 
 # Who may hear about what: the board (from board.member_changed) and each school's team (school.team_changed).
 board_members = Table(
@@ -90,6 +92,9 @@ alerts = Table(
     Column("source_event_id", UUID(as_uuid=True), nullable=False),
     Column("source_type", Text, nullable=False),
     Column("trace_id", Text),
+    # The alert composition's span, which each delivery of the alert continues.
+    Column("traceparent", Text),
+    Column("tracestate", Text),
     # Alerts of one thread (e.g. one school's reviews of one subject and year): a newer one supersedes older unread ones.
     Column("thread", Text),
     Column("thread_position", BigInteger, nullable=False, server_default=text("0")),

@@ -7,7 +7,19 @@ from datetime import date, datetime
 from typing import Any
 
 from ezone_kit.db import service_metadata
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, Text, UniqueConstraint, func, text
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -41,9 +53,16 @@ class ZonePolicy(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+def state_code(code: ColumnElement[str]) -> ColumnElement[str]:
+    """A school code as a state's file is matched to schools: without leading zeros (DESE writes its codes as eight
+    digits, zero-padded; a registration may leave the zeros out and still be the same school)."""
+    return func.ltrim(code, "0")
+
+
 class School(Base):
+    """A state school code belongs to one zone at a time: one school per code across zones (uq_schools_state_code)."""
+
     __tablename__ = "schools"
-    __table_args__ = (UniqueConstraint("zone_id", "code"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id"), index=True)
@@ -56,6 +75,9 @@ class School(Base):
     tier_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+
+Index("uq_schools_state_code", state_code(School.code), unique=True)
 
 
 class BoardMember(Base):

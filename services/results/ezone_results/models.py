@@ -12,6 +12,7 @@ from typing import Any
 
 from ezone_kit.db import service_metadata
 from ezone_kit.directory import school_directory_table
+from ezone_kit.zones import zone_tables
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -38,6 +39,7 @@ class Base(DeclarativeBase):
 
 metadata = Base.metadata
 schools = school_directory_table(metadata)
+known_zones, parked_events = zone_tables(metadata)  # which zones exist (see ezone_kit.zones)
 
 
 class ZonePolicyRecord(Base):
@@ -150,8 +152,9 @@ class Enrollment(Base):
 
 
 class SchoolAggregate(Base):
-    """School-level results as states publish them (e.g. MCAS), for every school in the state — the
-    comparison group for achievement percentiles and gains — or computed for a zone school."""
+    """School-level results as a state publishes them (e.g. MCAS), for every school in the state: the comparison group
+    for achievement percentiles and gains, and the figures of a zone school without student rows. Only a state file
+    writes here (`source`: the file's kind); what ezone computes from a zone's student rows is a ComputedAggregate."""
 
     __tablename__ = "school_aggregates"
     # A review ranks its school among every school of one year and subject (percentiles, gains): read by this index,
@@ -169,8 +172,31 @@ class SchoolAggregate(Base):
     average_scaled_score: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
     median_growth_percentile: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
     participation_rate: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
-    source: Mapped[str] = mapped_column(Text)  # mcas | computed
+    source: Mapped[str] = mapped_column(Text)  # mcas
     batch_id: Mapped[uuid.UUID | None]
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ComputedAggregate(Base):
+    """A zone school's figures as its reviews computed them from the zone's student rows, kept per zone: in that zone's
+    comparisons they stand in for the state's row of the school's code; no other zone, and no state row, sees them."""
+
+    __tablename__ = "computed_aggregates"
+    # The rows of one zone, year, subject and subgroup: what a percentile count adds to (and takes from) the state's.
+    __table_args__ = (Index("ix_computed_aggregates_group", "zone_id", "school_year", "subject", "subgroup",
+                            postgresql_include=["school_code", "average_scaled_score"]),)
+
+    zone_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    school_code: Mapped[str] = mapped_column(Text, primary_key=True)  # as the state's files write it (state_code)
+    school_year: Mapped[str] = mapped_column(Text, primary_key=True)
+    subject: Mapped[str] = mapped_column(Text, primary_key=True)
+    subgroup: Mapped[str] = mapped_column(Text, primary_key=True)
+    school_name: Mapped[str] = mapped_column(Text)
+    n_tested: Mapped[int | None] = mapped_column(Integer)
+    proficiency_rate: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    average_scaled_score: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
+    median_growth_percentile: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    participation_rate: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -190,6 +216,7 @@ class Review(Base):
     metrics: Mapped[list[Any]]
     goals: Mapped[list[Any]]
     flags: Mapped[list[Any]]
+    reason: Mapped[dict[str, Any] | None]  # the overall status's StatusReason
     policy_version: Mapped[int | None] = mapped_column(Integer)
     plan_version: Mapped[int | None] = mapped_column(Integer)
     batch_ids: Mapped[list[Any]]
@@ -207,4 +234,6 @@ class ReviewRequest(Base):
     zone_id: Mapped[str] = mapped_column(Text)
     batch_ids: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
     reason: Mapped[str] = mapped_column(Text)  # results | plan | policy | school
+    # The `traceparent`/`tracestate` of each cause, first first: the review continues the first and links the others.
+    trace_contexts: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -7,12 +7,13 @@ from typing import Any
 
 from ezone_kit.consumer import ConsumerSpec, HandlerContext
 from ezone_kit.directory import school_directory_handlers
-from ezone_schemas import PlanApproved, ReviewCompleted, SchoolTierChanged, topics
+from ezone_kit.zones import ProjectedZones
+from ezone_schemas import PlanApproved, ReviewCompleted, SchoolTierChanged, ZonePolicyChanged, topics
 from ezone_schemas.vocabulary import Subgroup
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from .models import Envelope, ReviewFact, SchoolTier, schools
+from .models import Base, Envelope, ReviewFact, SchoolTier, ZonePolicy, schools
 from .orders.assignments import assign, assigner, lock_zone_assignments, published_non_optional
 
 _log = logging.getLogger("ezone.catalog.handlers")
@@ -35,16 +36,18 @@ async def on_plan_approved(ctx: HandlerContext) -> None:
     session = ctx.session
     await lock_zone_assignments(session, event.zone_id)
     values = {"school_id": event.school_id, "school_year": event.school_year, "zone_id": event.zone_id, "plan_id": event.plan_id,
-              "plan_version": event.version, "amount": event.budget.purchased_services_total, "approved_at": event.approved_at}
+              "plan_version": event.version, "amount": event.budget.purchased_services_total, "approved_at": event.approved_at,
+              "planned_services": [item.model_dump(mode="json") for item in event.budget.planned_services]}
     statement = pg_insert(Envelope).values(values)
     await session.execute(statement.on_conflict_do_update(
         index_elements=[Envelope.school_id, Envelope.school_year],
-        set_={k: statement.excluded[k] for k in ("plan_id", "plan_version", "amount", "approved_at")},
+        set_={k: statement.excluded[k] for k in ("plan_id", "plan_version", "amount", "approved_at", "planned_services")},
         where=Envelope.plan_version < statement.excluded.plan_version,
     ))
     envelope = (await session.execute(select(Envelope).where(
         Envelope.school_id == event.school_id, Envelope.school_year == event.school_year).with_for_update())).scalar_one()
-    await assign(session, assigner(event.zone_id), await published_non_optional(session, event.zone_id), [envelope])
+    ctx.emit(*await assign(session, assigner(event.zone_id), await published_non_optional(session, event.zone_id),
+                           [envelope]))
 
 
 async def on_review_completed(ctx: HandlerContext) -> None:
@@ -65,6 +68,7 @@ async def on_review_completed(ctx: HandlerContext) -> None:
         "status": review.status.value,
         "proficiency_rate": everyone.proficiency_rate if everyone else None,
         "median_growth_percentile": everyone.median_growth_percentile if everyone else None,
+        "participation_rate": everyone.participation_rate if everyone else None,
         "goals": [goal.model_dump(mode="json") for goal in review.goals],
         "flags": [flag.model_dump(mode="json") for flag in review.flags],
         "completed_at": review.completed_at,
@@ -84,6 +88,14 @@ def _newer_version_wins(table: Any, key: tuple[str, ...], version: str) -> Any:
 
 
 _UPSERT_REVIEW_FACT = _newer_version_wins(ReviewFact.__table__, ("school_id", "school_year", "subject"), "review_version")
+_UPSERT_ZONE_POLICY = _newer_version_wins(ZonePolicy.__table__, ("zone_id",), "version")
+
+
+async def on_zone_policy_changed(ctx: HandlerContext) -> None:
+    """The zone's newest policy version (an older one arriving late changes nothing): evidence and budgets read it."""
+    event: ZonePolicyChanged = ctx.event
+    await ctx.session.execute(_UPSERT_ZONE_POLICY, {"zone_id": event.zone_id, "version": event.version,
+                                                    "document": event.policy, "changed_at": event.changed_at})
 
 
 async def on_tier_changed(ctx: HandlerContext) -> None:
@@ -103,11 +115,13 @@ consumers = [
         name="events",
         topics=(topics.PLANS, topics.RESULTS),
         background=True,
+        zones=ProjectedZones.of(Base.metadata),
         handlers={
             **school_directory_handlers(schools),
             PlanApproved: on_plan_approved,
             SchoolTierChanged: on_tier_changed,
             ReviewCompleted: on_review_completed,
+            ZonePolicyChanged: on_zone_policy_changed,
         },
     ),
 ]

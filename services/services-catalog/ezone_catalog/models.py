@@ -9,6 +9,7 @@ from typing import Any
 
 from ezone_kit.db import service_metadata
 from ezone_kit.directory import school_directory_table
+from ezone_kit.zones import zone_tables
 from sqlalchemy import Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, Numeric, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -23,6 +24,7 @@ class Base(DeclarativeBase):
 
 # The zone's schools, from school.registered / school.updated (the kit's projection).
 schools = school_directory_table(Base.metadata)
+known_zones, parked_events = zone_tables(Base.metadata)  # which zones exist (see ezone_kit.zones)
 
 
 class SchoolTier(Base):
@@ -110,6 +112,8 @@ class Envelope(Base):
     plan_version: Mapped[int] = mapped_column(Integer)
     amount: Mapped[Decimal]
     approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The plan's planned purchases (ezone_schemas.plans.PlannedService, as JSON): what the envelope was set aside for.
+    planned_services: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
 
 
 class Order(Base):
@@ -136,6 +140,9 @@ class Order(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[Decimal]
     amount: Mapped[Decimal]
+    # `services`: the envelope of the school's plan; `district_services`: the district's line (zone policy), for a
+    # non-optional service of a district category. Kept as charged: a later policy does not move past charges.
+    charged_to: Mapped[str] = mapped_column(Text, server_default=text("'services'"))
     status: Mapped[str] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)  # why it was rejected
@@ -165,6 +172,19 @@ class ReviewFact(Base):
     status: Mapped[str] = mapped_column(Text)
     proficiency_rate: Mapped[float | None] = mapped_column(Float)
     median_growth_percentile: Mapped[float | None] = mapped_column(Float)
+    participation_rate: Mapped[float | None] = mapped_column(Float)
     goals: Mapped[list[Any]]
     flags: Mapped[list[Any]]
     completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ZonePolicy(Base):
+    """Each zone's newest policy version, from zone.policy_changed: evidence reads its `evidence` rules, budgets its
+    `district_services`."""
+
+    __tablename__ = "zone_policies"
+
+    zone_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]]
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from ezone_kit.as_read import AsRead
+from pydantic import Field
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
@@ -13,7 +14,6 @@ LongText = Annotated[str, Field(min_length=1, max_length=5000)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 
 
-class Input(BaseModel):
-    """A request body: unknown fields are an error, not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
+class Input(AsRead):
+    """A request body: unknown fields are an error, not silently dropped; those of the resource as read (`read_as`)
+    are taken back."""

@@ -10,10 +10,10 @@ from decimal import Decimal
 
 import httpx
 from ezone_schemas import PlanApproved, ReviewCompleted, SchoolTierChanged, topics
-from ezone_schemas.plans import BudgetEnvelope
+from ezone_schemas.plans import BudgetEnvelope, PlannedService
 from ezone_schemas.results import GoalFinding, IntegrityFlag, SubgroupMetrics
 
-from tests.helpers import register_school, register_zone, scalar, wait_for_count
+from tests.helpers import register_school, register_zone, scalar, school_code, wait_for_count
 from tests.integration.plans.plan_helpers import assert_invalid as assert_invalid_fields  # dotted fields, every pointer
 from tests.integration.test_registry_api import assert_problem
 from tests.events import publish_as
@@ -23,13 +23,14 @@ __all__ = ["assert_invalid_fields", "assert_problem", "CatalogZone", "catalog_zo
 
 YEAR = "2025-26"
 CATALOG_TOPIC = topics.CATALOG
+# Each zone registers them under codes of its own (a state school code belongs to one zone at a time).
 SCHOOLS = [
-    {"code": "02810505", "name": "John J Duggan Academy", "grade_span": "6-12", "enrollment": 980},
-    {"code": "02810325", "name": "Forest Park Middle", "grade_span": "6-8", "enrollment": 560},
-    {"code": "02810328", "name": "John F Kennedy Middle", "grade_span": "6-8", "enrollment": 480},
-    {"code": "02810316", "name": "Kiley Academy", "grade_span": "6-8", "enrollment": 350},
-    {"code": "02810315", "name": "Kiley Prep", "grade_span": "6-8", "enrollment": 330},
-    {"code": "02810480", "name": "Rise Academy at Van Sickle", "grade_span": "6-8", "enrollment": 400},
+    {"name": "John J Duggan Academy", "grade_span": "6-12", "enrollment": 980},
+    {"name": "Forest Park Middle", "grade_span": "6-8", "enrollment": 560},
+    {"name": "John F Kennedy Middle", "grade_span": "6-8", "enrollment": 480},
+    {"name": "Kiley Academy", "grade_span": "6-8", "enrollment": 350},
+    {"name": "Kiley Prep", "grade_span": "6-8", "enrollment": 330},
+    {"name": "Rise Academy at Van Sickle", "grade_span": "6-8", "enrollment": 400},
 ]
 
 
@@ -145,8 +146,10 @@ class CatalogZone:
 
     # --- what other services announce ----------------------------------------------------------
 
-    def plan_approved(self, amount: str, school_id: str | None = None, year: str = YEAR) -> PlanApproved:
-        """plan.approved as the plans service publishes it; each one for a school and year is the next version."""
+    def plan_approved(self, amount: str, school_id: str | None = None, year: str = YEAR,
+                      planned: list[PlannedService] | None = None) -> PlanApproved:
+        """plan.approved as the plans service publishes it; each one for a school and year is the next version.
+        `planned`: the purchases the plan budgets for (their amounts add up to `amount`)."""
         school_id = school_id or self.school_id
         version = self.plan_versions.get((school_id, year), 0) + 1
         self.plan_versions[(school_id, year)] = version
@@ -154,12 +157,13 @@ class CatalogZone:
             zone_id=self.zone_id, school_id=school_id, plan_id=uuid.uuid5(uuid.NAMESPACE_URL, f"plan/{school_id}/{year}"),
             school_year=year, version=version, goals=[], approvals=4, returns=0, approved_at=datetime.now(UTC),
             budget=BudgetEnvelope(per_pupil_allocation=Decimal("9800"), total=Decimal("5000000"),
-                                  purchased_services_total=Decimal(amount)),
+                                  purchased_services_total=Decimal(amount), planned_services=planned or []),
         )
 
-    async def approve_plan(self, amount: str, school_id: str | None = None, year: str = YEAR) -> None:
+    async def approve_plan(self, amount: str, school_id: str | None = None, year: str = YEAR,
+                           planned: list[PlannedService] | None = None) -> None:
         """Approve (or, the second time, amend) the school's plan and wait until the catalog has the envelope."""
-        event = self.plan_approved(amount, school_id, year)
+        event = self.plan_approved(amount, school_id, year, planned)
         await consumed_by_catalog(self.stack, await publish_as(self.stack, event, source="/ezone/plans"))
 
     async def set_tier(self, tier: str, school_id: str | None = None) -> None:
@@ -200,6 +204,7 @@ class CatalogZone:
 async def catalog_zone(stack: Stack, zone_id: str, schools: int = 1) -> CatalogZone:
     """A fresh zone with `schools` schools registered in plans and projected by the catalog."""
     await register_zone(stack, zone_id)
-    school_ids = [(await register_school(stack, zone_id, school))["id"] for school in SCHOOLS[:schools]]
+    school_ids = [(await register_school(stack, zone_id, {"code": school_code(), **school}))["id"]
+                  for school in SCHOOLS[:schools]]
     await wait_for_count(stack, "SELECT count(*) FROM catalog.schools WHERE zone_id = :z", schools, z=zone_id)
     return CatalogZone(stack, zone_id, school_ids)

@@ -1,5 +1,5 @@
 """Non-optional services on the real stack: assigned to every school with an approved plan, whichever comes
-first, once, charged against the envelope, and never ordered or cancelled by a school."""
+first, once, charged to the district-services line or the envelope, and never ordered or cancelled by a school."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ async def test_publishing_a_non_optional_service_assigns_it_to_every_school_with
     assert await assignments(zone, forest_park) == [("Facilities and maintenance", 560, Decimal("1120"))]
     assert await assignments(zone, _unplanned) == []
     budget = await zone.budget(duggan)
-    assert (Decimal(budget["committed_by_status"]["assigned"]), Decimal(budget["remaining"])) == (Decimal("1960"), Decimal("8040"))
+    # Facilities are the district's to provide: charged to the district-services line, not the plan's budget.
+    assert (Decimal(budget["district_services"]["committed"]), Decimal(budget["remaining"])) == (Decimal("1960"),
+                                                                                             Decimal("10000"))
     assert await zone.scalar("SELECT count(*) FROM catalog.audit_log WHERE zone_id = :z AND action = 'order.assigned' "
                              "AND actor = 'dev-district'", z=zone_id) == 2
     # Publishing again assigns nothing more.
@@ -54,7 +56,9 @@ async def test_a_plan_approved_later_gets_every_published_non_optional_service_o
     assert await assignments(zone) == expected
     await zone.approve_plan("12000.00")  # an amendment: version 2
     assert await assignments(zone) == expected
-    assert Decimal((await zone.budget())["remaining"]) == Decimal("8540")
+    budget = await zone.budget()
+    assert (Decimal(budget["remaining"]), Decimal(budget["district_services"]["committed"])) == (Decimal("12000"),
+                                                                                             Decimal("3460"))
     assert await zone.scalar("SELECT count(*) FROM catalog.audit_log WHERE zone_id = :z AND action = 'order.assigned' "
                              "AND actor = 'system:catalog'", z=zone_id) == 2
 

@@ -15,6 +15,7 @@ from tests.integration.catalog.support import (
     assert_problem,
     catalog_zone,
     service_body,
+    vetting_body,
 )
 
 
@@ -169,6 +170,31 @@ async def test_the_catalog_filters_by_category_provider_and_non_optional(zone_st
     assert await listed(non_optional="true") == [facilities["id"]]
     invalid = assert_problem(await zone.request("GET", "/services", zone.staff(), params={"category": "catering"}), 422)
     assert [e["pointer"] for e in invalid["errors"]] == ["/query/category"]
+
+
+async def test_a_partner_service_names_its_partner_and_the_partners_current_vetting(zone_stack, zone_id):
+    zone = await catalog_zone(zone_stack, zone_id)
+    vetted_id = await zone.add_partner()
+    unvetted_id = await zone.add_partner("Springfield Reading Partners", vetting=None)
+    coaching = await zone.partner_service(vetted_id)
+    tutoring = await zone.partner_service(unvetted_id, name="Reading tutoring")
+    district = await zone.add_service()
+
+    listed = {s["id"]: s["partner"] for s in (await zone.request("GET", "/services", zone.team())).json()}
+    shown = (await zone.request("GET", f"/services/{coaching['id']}", zone.team())).json()["partner"]
+
+    vetting = (await zone.request("GET", f"/partners/{vetted_id}", zone.staff())).json()["vetting"]
+    assert shown == listed[coaching["id"]] == coaching["partner"] == {
+        "id": vetted_id, "name": "Pioneer Valley Math Collaborative", "vetting_status": "vetted",
+        "vetting_expires_on": vetting["expires_on"], "vetted": True}
+    assert listed[tutoring["id"]] == {"id": unvetted_id, "name": "Springfield Reading Partners",
+                                      "vetting_status": None, "vetting_expires_on": None, "vetted": False}
+    assert listed[district["id"]] is None
+    # A revoked vetting shows at once on the partner's services.
+    revoked = await zone.request("POST", f"/partners/{vetted_id}/vettings", zone.staff(), json=vetting_body("revoked"))
+    assert revoked.status_code == 201, revoked.text
+    shown = (await zone.request("GET", f"/services/{coaching['id']}", zone.team())).json()["partner"]
+    assert (shown["vetting_status"], shown["vetted"]) == ("revoked", False)
 
 
 async def test_malformed_requests_to_every_write_endpoint_are_problems_and_store_nothing(zone_stack, zone_id):

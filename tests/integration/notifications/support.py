@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from ezone.stack import wait_for
+from ezone_notifications.rules.engine import DEFAULT_RULES
 from ezone_schemas import (
     BoardMemberChanged,
     ReviewCompleted,
@@ -20,6 +21,7 @@ from ezone_schemas.vocabulary import Metric, ReviewStatus, Subgroup, Subject
 from sqlalchemy import text
 
 from tests.events import publish_as
+from tests.helpers import school_code
 from tests.stack import Stack
 
 PLANS_SOURCE = "/ezone/plans"
@@ -53,7 +55,7 @@ async def seed_zone(stack: Stack, zone_id: str, board_size: int = 3) -> SeededZo
         BoardMemberChanged(zone_id=zone_id, member_id=uuid.uuid4(), subject=former, name="Former", seat=board_size + 1,
                            appointed_by="state", active_from=date(2020, 7, 1), active_to=date.today() - timedelta(days=1),
                            changed_at=now),
-        SchoolRegistered(zone_id=zone_id, school_id=school_id, code="02810505", name=school_name, grade_span="6-12",
+        SchoolRegistered(zone_id=zone_id, school_id=school_id, code=school_code(), name=school_name, grade_span="6-12",
                          enrollment=980, registered_at=now),
         SchoolTeamChanged(zone_id=zone_id, school_id=school_id, changed_at=now, members=[
             TeamMember(member_id=uuid.uuid4(), subject=team[0], name="Principal", role="principal", active=True),
@@ -66,7 +68,8 @@ async def seed_zone(stack: Stack, zone_id: str, board_size: int = 3) -> SeededZo
     seeded = SeededZone(zone_id, school_id, school_name, board, team, former)
     await wait_for_sql(stack, "SELECT count(*) FROM notifications.school_team_members WHERE zone_id = :z", 2, z=zone_id)
     await wait_for_sql(stack, "SELECT count(*) FROM notifications.board_members WHERE zone_id = :z", board_size + 1, z=zone_id)
-    await wait_for_sql(stack, "SELECT count(*) FROM notifications.alert_rules WHERE zone_id = :z", 9, z=zone_id)
+    await wait_for_sql(stack, "SELECT count(*) FROM notifications.alert_rules WHERE zone_id = :z", len(DEFAULT_RULES),
+                       z=zone_id)
     return seeded
 
 

@@ -119,3 +119,15 @@ async def test_the_stream_admits_the_board_session_cookie_and_refuses_other_zone
         client.cookies.clear()
         anonymous = await client.get(f"/zones/{zone_id}/alerts/stream")
         assert anonymous.status_code == 401
+
+
+async def test_a_last_event_id_that_is_no_sequence_number_of_the_stream_opens_it_from_now(zone_stack, zone_id):
+    zone = await seed_zone(zone_stack, zone_id)
+    headers = member_auth(zone_stack, zone_id, zone.board[0])
+    async with served(zone_stack, "notifications") as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        # A digit that is not ASCII, a number beyond the sequence's 64 bits, a word
+        for last_event_id in (b"\xb2", str(2**63).encode(), b"latest"):
+            async with client.stream("GET", f"/zones/{zone_id}/alerts/stream",
+                                     headers={**headers, "Last-Event-ID": last_event_id}) as response:
+                assert response.status_code == 200
+                await subscribed(response.aiter_lines())

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
-from ezone_schemas import PlanApproved, PlanSubmitted, topics
+from ezone_schemas import PlanApproved, PlanSubmitted, SchoolTierChanged, topics
 from ezone_schemas.plans import BudgetEnvelope
-from ezone_schemas.vocabulary import ReviewStatus, Subject
+from ezone_schemas.results import StatusReason
+from ezone_schemas.vocabulary import AutonomyTier, ReviewStatus, Subject
 
 from tests.events import publish_as, published_events
 from tests.helpers import register_school, register_zone
@@ -38,8 +40,7 @@ async def test_off_track_review_alerts_every_seated_board_member_critically_and_
     page = await inbox(zone_stack, zone_id, zone.board[0])
     [alert] = page["items"]
     assert alert["title"] == "John J Duggan Academy: Math off track (2025-26)"
-    assert alert["body"].startswith(
-        "John J Duggan Academy — Math proficiency 18% vs goal 30%; participation 91% (below 95%).")
+    assert alert["body"].startswith("John J Duggan Academy — Math proficiency 18% vs goal 30%. Data flagged: ")
     assert alert["source_event_id"] == str(event_id) and alert["source_type"] == "review.completed"
     assert alert["trace_id"] and len(alert["trace_id"]) == 32
     assert "reviews" in alert["links"]["review"] and alert["links"]["board"].endswith("/board")
@@ -47,6 +48,44 @@ async def test_off_track_review_alerts_every_seated_board_member_critically_and_
     raised = await published_events(zone_stack, topics.NOTIFICATIONS, "org.ezone.notifications.alert.raised.v1",
                                     where={"source_event_id": str(event_id)}, expected=5)
     assert len(raised) == 5
+
+
+async def test_a_review_alert_says_the_reviews_reason(zone_stack, zone_id):
+    zone = await seed_zone(zone_stack, zone_id)
+    because = StatusReason(
+        rule="below_band_of_last_year", status=ReviewStatus.OFF_TRACK, actual=15, reference=26, difference=-11, band=5,
+        sentence="Off track: 15% proficient, 11 points below last year's 26%; the zone policy calls a drop of more than "
+                 "5 points off track.")
+    [event_id] = await publish_as(zone_stack, review(zone, flags=False).model_copy(update={"reason": because}),
+                                  source=RESULTS_SOURCE)
+    await wait_for_sql(zone_stack, ALERTS_OF_EVENT, 5, e=event_id)
+    [alert] = (await inbox(zone_stack, zone_id, zone.board[0]))["items"]
+    assert alert["body"] == f"John J Duggan Academy — Math 2025-26: {because.sentence}"
+
+
+async def test_history_is_recorded_but_alerts_no_one_and_settles_its_threads_older_alerts(zone_stack, zone_id):
+    zone = await seed_zone(zone_stack, zone_id)
+    [first] = await publish_as(zone_stack, review(zone, school_year="2020-21"), source=RESULTS_SOURCE)
+    await wait_for_sql(zone_stack, ALERTS_OF_EVENT, 5, e=first)
+    history = review(zone, school_year="2020-21", version=2).model_copy(update={"current": False})
+    tier = SchoolTierChanged(zone_id=zone_id, school_id=zone.school_id, previous_tier=AutonomyTier.STANDARD,
+                             tier=AutonomyTier.INTENSIVE_SUPPORT, reason="off track in 2019-20 and 2020-21", rule="r",
+                             policy_version=1, changed_at=datetime.now(UTC), current=False)
+    marker = tier.model_copy(update={"previous_tier": AutonomyTier.INTENSIVE_SUPPORT, "tier": AutonomyTier.STANDARD,
+                                     "current": True})  # the same school's next change: consumed after the first
+    [_, marker_id] = await publish_as(zone_stack, tier, marker, source=PLANS_SOURCE)
+    [history_id] = await publish_as(zone_stack, history, source=RESULTS_SOURCE)
+    # Recorded for the board page: the newer version of the school's 2020-21 review.
+    await wait_for_sql(zone_stack, "SELECT count(*) FROM notifications.school_reviews WHERE review_id = :r", 1,
+                       r=history.review_id)
+    assert (await sql(zone_stack, ALERTS_OF_EVENT, e=history_id))[0][0] == 0
+    await wait_for_sql(zone_stack, ALERTS_OF_EVENT, 5, e=marker_id)
+    assert (await sql(zone_stack, "SELECT count(*) FROM notifications.alerts WHERE zone_id = :z AND source_type = "
+                                  "'school.tier_changed'", z=zone_id))[0][0] == 5  # the marker's alone
+    # The older review alert of the thread left the inbox: what it said is no longer the newest review.
+    assert [a["source_type"] for a in (await inbox(zone_stack, zone_id, zone.board[0]))["items"]] == ["school.tier_changed"]
+    assert (await sql(zone_stack, "SELECT count(*) FROM notifications.deliveries d JOIN notifications.alerts a ON "
+                                  "a.id = d.alert_id WHERE a.source_event_id = :e", e=history_id))[0][0] == 0
 
 
 async def test_a_member_whose_term_ended_and_a_team_member_taken_off_get_nothing(zone_stack, zone_id):

@@ -17,7 +17,7 @@ from ezone_schemas.results import GoalFinding, IntegrityFlag, SubgroupMetrics
 from ezone_schemas.vocabulary import Metric, ReviewStatus, Subgroup, Subject
 
 from tests.events import publish_as
-from tests.helpers import DUGGAN
+from tests.helpers import DUGGAN_NAME, scalar
 from tests.integration.plans.plan_helpers import YEAR, PlanSchool, plan_school
 from tests.integration.test_registry_api import assert_problem
 from tests.stack import Stack
@@ -109,7 +109,8 @@ async def test_each_schools_newest_review_shows_with_its_flags_and_its_proficien
     assert overview["member"] == {"subject": school.board[0], "role": "board", "name": "Member 1", "seat": 1}
     [entry] = overview["schools"]
     assert (entry["id"], entry["name"], entry["code"], entry["grade_span"]) == (
-        school.school_id, DUGGAN["name"], DUGGAN["code"], DUGGAN["grade_span"])
+        school.school_id, DUGGAN_NAME,
+        await scalar(zone_stack, "SELECT code FROM plans.schools WHERE id = :s", s=school.school_id), "6-12")
     math = subject_entry(overview, "MATH")
     assert {k: v for k, v in math["latest"].items() if k != "completed_at"} == {
         "school_year": YEAR, "status": "off_track", "proficiency_rate": 18.0, "participation_rate": 88.0,
@@ -135,14 +136,14 @@ async def test_a_plan_awaits_a_members_vote_until_they_vote_and_everyones_until_
     overview = await overview_when(zone_stack, zone_id, first, lambda body: body["plans_awaiting_vote"],
                                    "the submitted plan listed")
     [awaiting] = overview["plans_awaiting_vote"]
-    plans_url = zone_stack.kits["notifications"].settings.ezone_plans_url
+    board_url = zone_stack.kits["notifications"].settings.ezone_notifications_url
     route = f"/zones/{zone_id}/schools/{school.school_id}/plans/{YEAR}"
-    link = plans_url + route
+    link = f"{board_url}/board/schools/{school.school_id}/plans/{YEAR}"
     assert {k: v for k, v in awaiting.items() if k != "submitted_at"} == {
-        "plan_id": plan["id"], "version": 1, "school_id": school.school_id, "school_name": DUGGAN["name"],
+        "plan_id": plan["id"], "version": 1, "school_id": school.school_id, "school_name": DUGGAN_NAME,
         "school_year": YEAR, "amendment": False, "link": link,
     }
-    # The link is the plans service's route for the plan: the member's token opens it there.
+    # The link is the plan's page on the board; the page reads the plan from this route with the member's token.
     opened = await zone_stack.clients["plans"].get(route, headers=first)
     assert opened.status_code == 200 and opened.json()["id"] == plan["id"], opened.text
 
@@ -267,11 +268,11 @@ async def test_sign_in_keeps_the_token_in_a_strict_http_only_cookie_that_the_pag
 @pytest.mark.parametrize(("token_of", "status", "message"), [
     (lambda stack, zone: "not-a-token", 401, "not a well-formed JWT"),
     (lambda stack, zone: stack.token("board", zone, subject="seat@example.org", ttl_seconds=-120), 401, "has expired"),
-    (lambda stack, zone: stack.token("school", zone, [str(uuid.uuid4())]), 403,
-     "The board page is for board members and district or admin staff"),
+    (lambda stack, zone: stack.token("sis", zone, [str(uuid.uuid4())]), 403,
+     "The board page is for board members, school leaders and district or admin staff"),
     (lambda stack, zone: "", 400, "Paste your board token"),
-], ids=["garbage", "expired", "school-role", "empty"])
-async def test_sign_in_refuses_a_bad_expired_or_school_token_and_says_why(zone_stack, zone_id, notifications,
+], ids=["garbage", "expired", "sis-role", "empty"])
+async def test_sign_in_refuses_a_bad_expired_or_system_token_and_says_why(zone_stack, zone_id, notifications,
                                                                          token_of, status, message):
     refused = await notifications.post("/board/sign-in", content=urlencode({"token": token_of(zone_stack, zone_id)}),
                                        headers=FORM)

@@ -36,7 +36,7 @@ async def test_an_alert_email_has_a_plain_text_and_an_html_part_and_its_delivery
     assert alert.body in text and "Review: http://127.0.0.1:8002/reviews/1" in text
     assert "Kiley Prep &lt;Grade 7&gt; &amp; math: off track" in html and "<Grade 7>" not in html
     assert '<a href="http://127.0.0.1:8002/reviews/1">Review</a>' in html
-    assert f"/zones/{zone_id}/members/me/preferences" in text and str(delivery.id) in text
+    assert "/board/preferences" in text and str(delivery.id) in text
 
     async with kit.sessions() as session:
         [listed] = await deliveries_of(session, alert.id)

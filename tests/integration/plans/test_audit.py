@@ -9,11 +9,12 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import DUGGAN, register_school, register_zone
+from tests.helpers import DUGGAN_NAME, register_school, register_zone, school_code
 from tests.integration.plans.support import assert_problem, call
 from tests.stack import Stack
 
-OTHER_SCHOOL = {"code": "02810510", "name": "Other", "grade_span": "6-8"}
+def other_school() -> dict:
+    return {"code": school_code(), "name": "Other", "grade_span": "6-8"}
 
 
 async def school_with_history(stack: Stack, zone_id: str) -> str:
@@ -49,7 +50,7 @@ async def test_a_schools_trail_lists_every_change_newest_first_with_actor_states
     renamed = page["entries"][1]
     assert (renamed["actor"], renamed["actor_role"], renamed["entity"], renamed["entity_id"]) == (
         "ruiz@springfield.example", "district", "school", school_id)
-    assert (renamed["before"]["name"], renamed["after"]["name"]) == (DUGGAN["name"], "Duggan Academy")
+    assert (renamed["before"]["name"], renamed["after"]["name"]) == (DUGGAN_NAME, "Duggan Academy")
     assert all(len(e["trace_id"]) == 32 for e in page["entries"])
     assert {"at", "id"} <= renamed.keys()
 
@@ -75,7 +76,7 @@ async def test_zone_roles_read_any_schools_trail(zone_stack, zone_id, role):
 
 async def test_a_school_token_reads_its_own_schools_trail_only_and_sis_none(zone_stack, zone_id):
     school_id = await school_with_history(zone_stack, zone_id)
-    other_id = (await register_school(zone_stack, zone_id, OTHER_SCHOOL))["id"]
+    other_id = (await register_school(zone_stack, zone_id, other_school()))["id"]
 
     assert (await school_audit(zone_stack, zone_id, school_id, "school", schools=[school_id])).status_code == 200
     refused = [
@@ -142,7 +143,7 @@ async def test_a_plans_trail_has_the_plan_its_versions_and_votes_and_nothing_of_
 
 async def test_a_plans_trail_is_for_its_schools_token_and_zone_roles_only(zone_stack, zone_id):
     school_id = await school_with_history(zone_stack, zone_id)
-    other_id = (await register_school(zone_stack, zone_id, OTHER_SCHOOL))["id"]
+    other_id = (await register_school(zone_stack, zone_id, other_school()))["id"]
     plan_id = await plan_with_history(zone_stack, zone_id, school_id)
 
     assert (await plan_audit(zone_stack, zone_id, plan_id, "school", schools=[school_id])).status_code == 200

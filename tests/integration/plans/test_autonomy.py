@@ -49,7 +49,8 @@ async def test_two_years_meeting_goals_earn_full_autonomy_announced_once_on_the_
     await wait_for(is_full, 20, what="the tier to become full")
     [event] = await published_events(zone_stack, SchoolTierChanged.topic, SchoolTierChanged.ce_type, key=school_id)
     assert (event["previous_tier"], event["tier"]) == ("standard", "full")
-    assert event["reason"] == "meeting its goals in 2023-24 and 2024-25"
+    assert event["reason"] == ("meeting its goals in 2023-24 and 2024-25; the zone policy gives full autonomy after 2 "
+                               "school years meeting in a row")
     assert event["policy_version"] == 1
     audit = await scalar(zone_stack, "SELECT after->>'rule' FROM plans.audit_log WHERE action = 'school.tier_changed' AND school_id = :s",
                          s=school_id)
@@ -89,6 +90,7 @@ async def test_a_review_for_a_school_of_another_zone_changes_nothing_there(zone_
 
 
 async def test_partner_vetting_changes_are_kept_newest_first(zone_stack, zone_id):
+    await register_zone(zone_stack, zone_id)
     partner_id = uuid.uuid4()
 
     def vetting(status: str, at: datetime) -> PartnerVettingChanged:

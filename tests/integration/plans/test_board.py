@@ -9,7 +9,7 @@ import pytest
 from ezone_plans.board.service import seated_members
 from sqlalchemy import text
 
-from tests.helpers import register_school, register_zone, scalar
+from tests.helpers import register_school, register_zone, scalar, school_code
 from tests.integration.plans.support import (
     assert_invalid_fields, assert_problem, audit_entries, call, footprint,
 )
@@ -167,8 +167,10 @@ async def test_a_bad_member_change_is_422_or_409_and_changes_nothing(zone_stack,
     before = await footprint(zone_stack, zone_id)
     path = f"/zones/{zone_id}/board-members/{member_id}"
 
-    assert_invalid_fields(await call(zone_stack, "PATCH", path, json={"seat": None, "name": None, "subject": "x"}),
-                          {"seat", "name", "subject"})
+    assert_invalid_fields(await call(zone_stack, "PATCH", path, json={"seat": None, "name": None, "colour": "x"}),
+                          {"seat", "name", "colour"})
+    # The subject identifies the member: sent back as read it is fine, another one is refused.
+    assert_invalid_fields(await call(zone_stack, "PATCH", path, json={"subject": "x", "name": "Renamed"}), {"subject"})
     assert_invalid_fields(await call(zone_stack, "PATCH", path, json={"active_to": "2024-06-30"}), {"active_to"})
     assert_invalid_fields(await call(zone_stack, "PATCH", path, json={"seat": 9}), {"seat"})
     assert_problem(await call(zone_stack, "PATCH", path, json={"seat": 2}), 409)
@@ -265,15 +267,17 @@ async def test_a_bad_leader_change_is_422_and_changes_nothing(zone_stack, zone_i
     before = await footprint(zone_stack, zone_id)
     path = f"/zones/{zone_id}/schools/{school_id}/leadership/{member_id}"
 
-    assert_invalid_fields(await call(zone_stack, "PATCH", path, json={"role": "coach", "active": None, "subject": "x"}),
-                          {"role", "active", "subject"})
+    assert_invalid_fields(await call(zone_stack, "PATCH", path, json={"role": "coach", "active": None, "colour": "x"}),
+                          {"role", "active", "colour"})
+    assert_invalid_fields(await call(zone_stack, "PATCH", path, json={"subject": "x", "name": "Renamed"}), {"subject"})
     assert_invalid_fields(await call(zone_stack, "PATCH", path, json={"term_ends": "2024-05-31"}), {"term_ends"})
     assert await footprint(zone_stack, zone_id) == before
 
 
 async def test_a_school_token_sees_its_own_team_only(zone_stack, zone_id):
     school_id = await school_in_zone(zone_stack, zone_id)
-    other_id = (await register_school(zone_stack, zone_id, {"code": "02810510", "name": "Other", "grade_span": "6-8"}))["id"]
+    other = {"code": school_code(), "name": "Other", "grade_span": "6-8"}
+    other_id = (await register_school(zone_stack, zone_id, other))["id"]
     await add_leader(zone_stack, zone_id, other_id, PRINCIPAL)
 
     own = await call(zone_stack, "GET", f"/zones/{zone_id}/schools/{school_id}/leadership", "school", schools=[school_id])
@@ -304,7 +308,8 @@ async def test_team_changes_by_a_caller_who_may_not_are_refused_and_change_nothi
 
 async def test_a_team_member_of_another_school_is_404_through_this_one(zone_stack, zone_id):
     school_id = await school_in_zone(zone_stack, zone_id)
-    other_id = (await register_school(zone_stack, zone_id, {"code": "02810510", "name": "Other", "grade_span": "6-8"}))["id"]
+    other = {"code": school_code(), "name": "Other", "grade_span": "6-8"}
+    other_id = (await register_school(zone_stack, zone_id, other))["id"]
     member_id = (await add_leader(zone_stack, zone_id, other_id, PRINCIPAL)).json()["id"]
     before = await footprint(zone_stack, zone_id)
 

@@ -237,6 +237,39 @@ async def test_the_zones_rules_list_every_problem_at_once_and_name_what_the_zone
     assert (await school.get()).headers["ETag"] == etag
 
 
+async def test_line_items_over_the_budget_total_do_not_hide_the_goals_errors(zone_stack, zone_id):
+    school = await plan_school(zone_stack, zone_id)
+
+    def over_budget_and_wrong_goals(body: dict) -> None:
+        body["levers"]["budget"]["total"] = "7000000.00"  # the line items add up to 7,045,000
+        _goal(body).update(subgroup="asian", annual_target=250.0)
+        _goal(body, 1).update(baseline=0.0)
+
+    expected = {"levers.budget.line_items", "goals.0.subgroup", "goals.0.annual_target", "goals.1.baseline"}
+    assert_invalid(await school.create(_invalid(over_budget_and_wrong_goals)), expected)
+    etag = (await school.create()).headers["ETag"]
+    assert_invalid(await school.put(content_of(_invalid(over_budget_and_wrong_goals)), etag), expected)
+
+
+async def test_goals_written_back_with_their_ids_keep_them_and_an_id_of_another_goal_is_refused(zone_stack, zone_id):
+    school = await plan_school(zone_stack, zone_id)
+    created = await school.create()
+    content = created.json()["open_version"]["content"]
+    ids = [goal["goal_id"] for goal in content["goals"]]
+
+    content["goals"][0]["annual_target"] = 36.0
+    edited = await school.put(content, created.headers["ETag"])
+    assert edited.status_code == 200, edited.text
+    assert [goal["goal_id"] for goal in edited.json()["open_version"]["content"]["goals"]] == ids
+
+    content["goals"][0]["subgroup"] = "high_needs"  # another goal now, under the first one's id
+    content["goals"][1]["goal_id"] = str(uuid.uuid4())
+    [moved, unknown] = assert_invalid(await school.put(content, edited.headers["ETag"]),
+                                      {"goals.0.goal_id", "goals.1.goal_id"})
+    assert "proficiency_rate/MATH/all_students" in moved["reason"] and "leave goal_id out" in moved["reason"]
+    assert "not the id of a goal of this plan" in unknown["reason"]
+
+
 async def test_the_same_create_twice_with_one_idempotency_key_makes_one_plan(zone_stack, zone_id):
     school = await plan_school(zone_stack, zone_id)
     key = {"Idempotency-Key": str(uuid.uuid4())}

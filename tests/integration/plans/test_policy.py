@@ -228,3 +228,16 @@ async def test_accountability_assessments_are_validated_entry_by_entry_and_a_bad
         {**mcas_only[0], "assessment_identifier": None, "assessment_category": None, "subjects": None}]
     events = await published_events(zone_stack, PLANS, ZonePolicyChanged.ce_type, key=zone_id, where={"version": 2})
     assert events[0]["policy"]["result_choice"] == "highest_score"
+
+
+async def test_the_documents_cross_checks_are_listed_with_its_field_errors(zone_stack, zone_id):
+    await register_zone(zone_stack, zone_id)
+    v1 = await current(zone_stack, zone_id)
+    document = {**v1.json()["document"], "minimum_n": 0, "subgroups": ["high_needs"],
+                "approaching_band": {**v1.json()["document"]["approaching_band"], "proficiency_rate": 150},
+                "district_services": {"categories": ["facilities", "facilities"], "per_pupil_allocation": "-1"}}
+
+    body = assert_problem(await put_policy(zone_stack, zone_id, document, v1.headers["etag"]), 422)
+    assert {e["pointer"] for e in body["errors"]} == {
+        "/body/minimum_n", "/body/subgroups", "/body/approaching_band", "/body/district_services/categories",
+        "/body/district_services/per_pupil_allocation"}, body["errors"]

@@ -11,7 +11,7 @@ from ezone_schemas.topics import PLANS
 from sqlalchemy import text
 
 from tests.events import published_events
-from tests.helpers import DUGGAN, register_school, register_zone, scalar, wait_for_count
+from tests.helpers import DUGGAN_NAME, duggan, register_school, register_zone, scalar, wait_for_count
 from tests.integration.plans.support import (
     assert_invalid_fields, assert_problem, audit_entries, call, footprint, outbox_count,
 )
@@ -19,9 +19,9 @@ from tests.integration.test_registry_api import sent_at_once
 from tests.stack import Stack
 
 
-async def school_with_etag(stack: Stack, zone_id: str) -> tuple[str, str]:
+async def school_with_etag(stack: Stack, zone_id: str, registration: dict | None = None) -> tuple[str, str]:
     await register_zone(stack, zone_id)
-    school_id = (await register_school(stack, zone_id))["id"]
+    school_id = (await register_school(stack, zone_id, registration))["id"]
     response = await call(stack, "GET", f"/zones/{zone_id}/schools/{school_id}")
     return school_id, response.headers["etag"]
 
@@ -53,9 +53,12 @@ async def test_zone_patch_with_every_field_wrong_is_422_listing_all_and_changes_
     await register_zone(zone_stack, zone_id)
     before = await footprint(zone_stack, zone_id)
 
-    body = {"name": None, "district": "", "fiscal_year_start_month": 13, "school_year_start_month": 0, "id": "other"}
+    body = {"name": None, "district": "", "fiscal_year_start_month": 13, "school_year_start_month": 0, "colour": "red"}
     response = await call(zone_stack, "PATCH", f"/zones/{zone_id}", json=body)
-    assert_invalid_fields(response, {"name", "district", "fiscal_year_start_month", "school_year_start_month", "id"})
+    assert_invalid_fields(response, {"name", "district", "fiscal_year_start_month", "school_year_start_month", "colour"})
+    # The zone as read may be sent back, but not under another zone's id.
+    assert_invalid_fields(await call(zone_stack, "PATCH", f"/zones/{zone_id}", json={"id": "other", "name": "Renamed"}),
+                          {"id"})
     assert await footprint(zone_stack, zone_id) == before
 
 
@@ -110,9 +113,13 @@ async def test_school_patch_with_every_field_wrong_is_422_listing_all_and_stores
     school_id, etag = await school_with_etag(zone_stack, zone_id)
     before = await footprint(zone_stack, zone_id)
 
-    body = {"code": "99999999", "name": None, "grade_span": "8-6", "enrollment": -1, "tier": "full"}
+    body = {"name": None, "grade_span": "8-6", "enrollment": -1, "colour": "red"}
     response = await patch_school(zone_stack, zone_id, school_id, body, etag)
-    assert_invalid_fields(response, {"code", "name", "grade_span", "enrollment", "tier"})
+    assert_invalid_fields(response, {"name", "grade_span", "enrollment", "colour"})
+    # The code identifies the school and cannot change; the tier, read-only, is ignored.
+    response = await patch_school(zone_stack, zone_id, school_id, {"code": "99999999", "name": "Renamed", "tier": "full"},
+                                  etag)
+    assert_invalid_fields(response, {"code"})
     assert await footprint(zone_stack, zone_id) == before
 
 
@@ -125,11 +132,12 @@ async def test_school_patch_without_if_match_is_428_and_with_a_stale_one_412_and
     assert_problem(await patch_school(zone_stack, zone_id, school_id, {"name": "Duggan Middle"}, etag), 412)
     assert_problem(await patch_school(zone_stack, zone_id, school_id, {"name": "Duggan Middle"}, f"W/{etag}"), 412)
     assert await footprint(zone_stack, zone_id) == before
-    assert await scalar(zone_stack, "SELECT name FROM plans.schools WHERE id = :id", id=school_id) == DUGGAN["name"]
+    assert await scalar(zone_stack, "SELECT name FROM plans.schools WHERE id = :id", id=school_id) == DUGGAN_NAME
 
 
 async def test_school_patch_announces_the_full_new_state_on_the_broker_once_even_when_sent_twice(zone_stack, zone_id):
-    school_id, etag = await school_with_etag(zone_stack, zone_id)
+    registration = duggan()
+    school_id, etag = await school_with_etag(zone_stack, zone_id, registration)
     change = {"name": "Duggan Middle School", "grade_span": "6-8"}
     trace_id = secrets.token_hex(16)
     headers = {"If-Match": etag, "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
@@ -139,20 +147,20 @@ async def test_school_patch_announces_the_full_new_state_on_the_broker_once_even
     second = await call(zone_stack, "PATCH", f"/zones/{zone_id}/schools/{school_id}", json=change, headers=headers)
 
     assert (first.status_code, second.status_code) == (200, 200), second.text
-    assert first.json() == second.json() == {**first.json(), **change, "code": DUGGAN["code"], "enrollment": 980}
+    assert first.json() == second.json() == {**first.json(), **change, "code": registration["code"], "enrollment": 980}
     assert await outbox_count(zone_stack, SchoolUpdated.ce_type, school_id) == 1
     assert await audit_entries(zone_stack, "school.updated", school_id) == 1
     events = await published_events(zone_stack, PLANS, SchoolUpdated.ce_type, key=school_id)
     assert len(events) == 1
     event = events[0]
     assert {k: event[k] for k in ("zone_id", "school_id", "code", "name", "grade_span", "enrollment")} == {
-        "zone_id": zone_id, "school_id": school_id, **DUGGAN, **change}
+        "zone_id": zone_id, "school_id": school_id, **registration, **change}
     assert trace_id in event["_headers"]["traceparent"]
     async with zone_stack.kits["plans"].engine.connect() as conn:
         entry = (await conn.execute(text(
             "SELECT before, after, school_id, trace_id FROM plans.audit_log WHERE action = 'school.updated' AND entity_id = :id"),
             {"id": school_id})).mappings().one()
-    assert (entry["before"], entry["after"]) == (DUGGAN, DUGGAN | change)
+    assert (entry["before"], entry["after"]) == (registration, registration | change)
     assert (entry["school_id"], entry["trace_id"]) == (school_id, trace_id)
 
 
@@ -160,7 +168,7 @@ async def test_school_patch_that_changes_nothing_answers_200_and_announces_and_a
     school_id, etag = await school_with_etag(zone_stack, zone_id)
     before = await footprint(zone_stack, zone_id)
 
-    response = await patch_school(zone_stack, zone_id, school_id, {"name": DUGGAN["name"], "enrollment": 980}, etag)
+    response = await patch_school(zone_stack, zone_id, school_id, {"name": DUGGAN_NAME, "enrollment": 980}, etag)
     assert response.status_code == 200, response.text
     assert response.headers["etag"] == etag
     assert await footprint(zone_stack, zone_id) == before
@@ -187,7 +195,7 @@ async def test_school_patch_by_a_caller_who_may_not_is_refused_and_changes_nothi
     response = await call(zone_stack, "PATCH", f"/zones/{zone_id}/schools/{school_id}", role, zone, schools=[school_id],
                           json={"name": "Taken"}, headers={"If-Match": etag})
     assert_problem(response, status)
-    assert DUGGAN["name"] not in response.text and "etag" not in response.headers
+    assert DUGGAN_NAME not in response.text and "etag" not in response.headers
     assert await footprint(zone_stack, zone_id) == before
 
 
@@ -210,4 +218,4 @@ async def test_school_patch_of_a_school_that_is_not_in_the_zone_is_404(zone_stac
 
     response = await patch_school(zone_stack, zone_id, elsewhere, {"name": "Taken"}, etag)
     assert_problem(response, 404)
-    assert await scalar(zone_stack, "SELECT name FROM plans.schools WHERE id = :id", id=elsewhere) == DUGGAN["name"]
+    assert await scalar(zone_stack, "SELECT name FROM plans.schools WHERE id = :id", id=elsewhere) == DUGGAN_NAME

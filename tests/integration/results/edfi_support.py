@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import base64
 import copy
+import sys
 
 import httpx
+import pytest
 from ezone_schemas import ResultsPosted
 
-from tests.helpers import register_school, register_zone, scalar, wait_for_count
+from tests.helpers import register_school, register_zone, scalar, school_code, wait_for_count
 from tests.stack import Stack
 
-# Grand Bend ISD (the Ed-Fi sample district): its schools' Ed-Fi schoolIds.
+# Grand Bend ISD (the Ed-Fi sample district): its schools' Ed-Fi schoolIds, as lightbeam's sample files name them.
 GRAND_BEND = {
     "255901001": {"name": "Grand Bend High School", "grade_span": "9-12"},
     "255901044": {"name": "Grand Bend Middle School", "grade_span": "6-8"},
@@ -39,8 +41,31 @@ GRADE = "uri://ed-fi.org/GradeLevelDescriptor#"
 CATEGORY = "uri://ed-fi.org/AssessmentCategoryDescriptor#"
 
 
-async def zone_with_schools(stack: Stack, zone_id: str, schools: dict[str, dict] = GRAND_BEND) -> dict[str, str]:
-    """Registers the zone and its schools ({code: details}); their ids by code, once results knows them."""
+@pytest.fixture
+def schools_of_their_own(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's Grand Bend (and other zone's) schools under codes of their own, for the modules that ask.
+
+    A state school code belongs to one zone at a time, and the session's tests share one database: Grand Bend's own
+    codes can be one zone's only (lightbeam's, whose sample files name them). For the test, GRAND_BEND and OTHER_BEND
+    here and every constant of the test module holding one of their codes (HIGH, MIDDLE, ...) hold new codes instead,
+    so the documents the module builds name its zone's schools."""
+    originals = {"GRAND_BEND": GRAND_BEND, "OTHER_BEND": OTHER_BEND}
+    codes = {code: school_code() for schools in originals.values() for code in schools}
+    renamed = {name: {codes[code]: school for code, school in schools.items()} for name, schools in originals.items()}
+    for name, schools in renamed.items():
+        monkeypatch.setattr(sys.modules[__name__], name, schools)
+    for name, value in list(vars(request.module).items()):
+        if isinstance(value, str) and value in codes:
+            monkeypatch.setattr(request.module, name, codes[value])
+        for table, schools in originals.items():
+            if value is schools:
+                monkeypatch.setattr(request.module, name, renamed[table])
+
+
+async def zone_with_schools(stack: Stack, zone_id: str, schools: dict[str, dict] | None = None) -> dict[str, str]:
+    """Registers the zone and its schools ({code: details}; Grand Bend's by default); their ids by code, once results
+    knows them."""
+    schools = GRAND_BEND if schools is None else schools
     await register_zone(stack, zone_id)
     ids = {code: (await register_school(stack, zone_id, {"code": code, **details}))["id"] for code, details in schools.items()}
     await wait_for_count(stack, "SELECT count(*) FROM results.schools WHERE zone_id = :z", len(ids), z=zone_id)

@@ -3,14 +3,13 @@ batches and events a request left behind."""
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import httpx
 from ezone_schemas import ResultsPosted, topics
 
 from tests.events import published_events
-from tests.helpers import register_school, register_zone, scalar, wait_for_count
+from tests.helpers import register_school, register_zone, scalar, school_code, wait_for_count
 from tests.results_data import student_results
 from tests.stack import Stack
 
@@ -68,7 +67,7 @@ async def ingest_zone(stack: Stack, zone_id: str, schools: int = 2) -> IngestZon
     await register_zone(stack, zone_id)
     ids = []
     for number in range(schools):
-        school = await register_school(stack, zone_id, {"code": f"9{random.randrange(10**7):07d}", "name": f"Middle School {number}",
+        school = await register_school(stack, zone_id, {"code": school_code(), "name": f"Middle School {number}",
                                                         "grade_span": "6-8", "enrollment": 400})
         ids.append(school["id"])
     await wait_for_count(stack, "SELECT count(*) FROM results.schools WHERE zone_id = :z", schools, z=zone_id)

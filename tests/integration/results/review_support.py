@@ -17,7 +17,7 @@ from ezone_schemas import Event, ResultsPosted
 from sqlalchemy import text
 
 from ezone.stack import wait_for
-from tests.helpers import register_school, register_zone, scalar
+from tests.helpers import register_school, register_zone, scalar, school_code
 from tests.results_data import NAMESPACE
 from tests.events import publish_as
 from tests.stack import Stack
@@ -30,10 +30,6 @@ def fresh_years() -> tuple[str, str]:
     groups (school_aggregates) are shared by every zone, so each test compares schools in years of its own."""
     start = next(_first_years)
     return f"{start - 1}-{start % 100:02d}", f"{start}-{(start + 1) % 100:02d}"
-
-
-def school_code() -> str:
-    return f"9{random.randrange(10**7):07d}"
 
 
 @dataclass

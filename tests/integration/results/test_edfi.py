@@ -36,11 +36,14 @@ from tests.integration.results.edfi_support import (
     posted_events,
     put_edfi,
     register_client,
+    schools_of_their_own,  # noqa: F401 - the fixture, used by pytestmark
     sis_headers,
     state_math_assessment,
     token_response,
     zone_with_schools,
 )
+
+pytestmark = pytest.mark.usefixtures("schools_of_their_own")
 
 HIGH, MIDDLE, ELEMENTARY = "255901001", "255901044", "255901107"
 OTHER_HIGH, OTHER_MIDDLE = "255902001", "255902044"
@@ -78,9 +81,12 @@ def a_result(**changes: object) -> dict:
     return body
 
 
-def a_students_result(student: int, *, school: str = MIDDLE, grade: str = "Eighth grade", **changes: object) -> dict:
+def a_students_result(student: int, *, school: str | None = None, grade: str = "Eighth grade",
+                      **changes: object) -> dict:
+    """At Grand Bend Middle unless `school` (a code) says otherwise."""
     return a_result(**{"studentAssessmentIdentifier": f"SA-{student}-MATH-2022", "studentReference": {"studentUniqueId": str(student)},
-                       "reportedSchoolReference": {"schoolId": int(school)}, "whenAssessedGradeLevelDescriptor": f"{GRADE}{grade}",
+                       "reportedSchoolReference": {"schoolId": int(school or MIDDLE)},
+                       "whenAssessedGradeLevelDescriptor": f"{GRADE}{grade}",
                        **changes})
 
 
@@ -438,23 +444,28 @@ async def test_a_result_moved_to_another_school_announces_both_schools(zone_stac
         (grand_bend[HIGH], "2021-22", "MATH", 0, 1), (grand_bend[MIDDLE], "2021-22", "MATH", 0, 1)])
 
 
-@pytest.mark.parametrize("body, paths", [
-    ({}, {"$.studentAssessmentIdentifier", "$.assessmentReference", "$.studentReference"}),
-    (a_result(administrationDate="yesterday", reportedSchoolReference={"schoolId": "GB"}, scoreResults=[{"result": "1"}]),
+# Built when the test runs: its zone's schools have codes of their own (schools_of_their_own).
+@pytest.mark.parametrize("build, paths", [
+    (lambda: {}, {"$.studentAssessmentIdentifier", "$.assessmentReference", "$.studentReference"}),
+    (lambda: a_result(administrationDate="yesterday", reportedSchoolReference={"schoolId": "GB"},
+                      scoreResults=[{"result": "1"}]),
      {"$.administrationDate", "$.reportedSchoolReference.schoolId",
       "$.scoreResults[0].assessmentReportingMethodDescriptor", "$.scoreResults[0].resultDatatypeTypeDescriptor"}),
-    (a_result(whenAssessedGradeLevelDescriptor=f"{GRADE}Adult Education"), {"$.whenAssessedGradeLevelDescriptor"}),
-    (a_result(scoreResults=[{"assessmentReportingMethodDescriptor": f"{METHOD}Scale score",
-                             "resultDatatypeTypeDescriptor": f"{DATATYPE}Integer", "result": "high"}]),
+    (lambda: a_result(whenAssessedGradeLevelDescriptor=f"{GRADE}Adult Education"),
+     {"$.whenAssessedGradeLevelDescriptor"}),
+    (lambda: a_result(scoreResults=[{"assessmentReportingMethodDescriptor": f"{METHOD}Scale score",
+                                     "resultDatatypeTypeDescriptor": f"{DATATYPE}Integer", "result": "high"}]),
      {"$.scoreResults[0].result"}),
-    (a_result(reasonNotTestedDescriptor="uri://ed-fi.org/ReasonNotTestedDescriptor#Absent"), {"$.reasonNotTestedDescriptor"}),
-    (a_result(administrationDate="2022-02-30T09:00:00"), {"$.administrationDate"}),
+    (lambda: a_result(reasonNotTestedDescriptor="uri://ed-fi.org/ReasonNotTestedDescriptor#Absent"),
+     {"$.reasonNotTestedDescriptor"}),
+    (lambda: a_result(administrationDate="2022-02-30T09:00:00"), {"$.administrationDate"}),
 ], ids=["empty", "malformed-fields", "no-grade", "score-not-a-number", "not-tested-with-scores", "no-such-day"])
-async def test_a_bad_result_is_400_data_validation_failed_by_json_path_and_stores_nothing(zone_stack, zone_id, grand_bend, body, paths):
+async def test_a_bad_result_is_400_data_validation_failed_by_json_path_and_stores_nothing(zone_stack, zone_id, grand_bend,
+                                                                                          build, paths):
     headers = await sis_headers(zone_stack, zone_id, [grand_bend[MIDDLE]])
     before = await footprint(zone_stack, zone_id)
 
-    problem = assert_edfi_problem(await post_edfi(zone_stack, "studentAssessments", body, headers), 400, VALIDATION)
+    problem = assert_edfi_problem(await post_edfi(zone_stack, "studentAssessments", build(), headers), 400, VALIDATION)
 
     assert set(problem["validationErrors"]) == paths, problem
     assert all(messages for messages in problem["validationErrors"].values())
@@ -706,17 +717,19 @@ async def test_a_deleted_enrollment_takes_its_enrollment_row_with_it(zone_stack,
     assert [d["keyValues"] for d in deleted] == [{"entryDate": "2021-08-23", "schoolId": int(MIDDLE), "studentUniqueId": "604898"}]
 
 
-@pytest.mark.parametrize("body, paths", [
-    (an_enrollment(entryDate="2021-13-01"), {"$.entryDate"}),
-    (an_enrollment(exitWithdrawDate="2021-08-01"), {"$.exitWithdrawDate"}),
-    (an_enrollment(entryGradeLevelDescriptor=f"{GRADE}Postsecondary"), {"$.entryGradeLevelDescriptor"}),
-    (an_enrollment(entryGradeLevelDescriptor=f"{GRADE}Eleventh grade"), {"$.entryGradeLevelDescriptor"}),
-    ({"studentReference": {}}, {"$.studentReference.studentUniqueId", "$.schoolReference", "$.entryDate", "$.entryGradeLevelDescriptor"}),
+# Built when the test runs: its zone's schools have codes of their own (schools_of_their_own).
+@pytest.mark.parametrize("build, paths", [
+    (lambda: an_enrollment(entryDate="2021-13-01"), {"$.entryDate"}),
+    (lambda: an_enrollment(exitWithdrawDate="2021-08-01"), {"$.exitWithdrawDate"}),
+    (lambda: an_enrollment(entryGradeLevelDescriptor=f"{GRADE}Postsecondary"), {"$.entryGradeLevelDescriptor"}),
+    (lambda: an_enrollment(entryGradeLevelDescriptor=f"{GRADE}Eleventh grade"), {"$.entryGradeLevelDescriptor"}),
+    (lambda: {"studentReference": {}},
+     {"$.studentReference.studentUniqueId", "$.schoolReference", "$.entryDate", "$.entryGradeLevelDescriptor"}),
 ], ids=["bad-date", "exit-before-entry", "no-grade", "grade-not-taught", "missing-fields"])
-async def test_a_bad_enrollment_is_400_and_stores_nothing(zone_stack, zone_id, grand_bend, body, paths):
+async def test_a_bad_enrollment_is_400_and_stores_nothing(zone_stack, zone_id, grand_bend, build, paths):
     before = await footprint(zone_stack, zone_id)
-    problem = assert_edfi_problem(await post_edfi(zone_stack, "studentSchoolAssociations", body, zone_stack.auth("admin", zone_id)),
-                                  400, VALIDATION)
+    response = await post_edfi(zone_stack, "studentSchoolAssociations", build(), zone_stack.auth("admin", zone_id))
+    problem = assert_edfi_problem(response, 400, VALIDATION)
     assert set(problem["validationErrors"]) == paths, problem
     assert await footprint(zone_stack, zone_id) == before
 

@@ -215,6 +215,21 @@ async def test_an_sis_token_for_one_school_cannot_post_or_overwrite_another_scho
     assert (again.json()["updated"], await zone.stored()) == (1, 9)
 
 
+async def test_a_state_school_code_as_school_id_is_422_saying_to_send_the_schools_id(zone_stack, zone_id):
+    zone = await ingest_zone(zone_stack, zone_id, schools=1)
+    code = await scalar(zone_stack, "SELECT code FROM results.schools WHERE id = :id", id=zone.schools[0])
+    rows = [{**row, "school_id": code} for row in zone.results(students=3)]
+
+    for partial in (False, True):
+        body = assert_problem(await zone.post("/results", rows, partial=partial), 422)
+
+        assert [(error["row"], error["field"]) for error in body["errors"]] == [(0, "school_id"), (1, "school_id"),
+                                                                               (2, "school_id")]
+        reason = body["errors"][0]["reason"]
+        assert "UUID" in reason and "state code" in reason and "GET /zones/{zone_id}/schools" in reason, reason
+    assert (await zone.stored(), await zone.batches(), await zone.outbox_events()) == (0, 0, 0)
+
+
 async def test_a_row_corrected_into_another_school_announces_both_schools(zone_stack, zone_id):
     zone = await ingest_zone(zone_stack, zone_id)
     school_a, school_b = zone.schools

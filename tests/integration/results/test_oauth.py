@@ -9,10 +9,18 @@ import jwt
 import pytest
 
 from tests.helpers import scalar
-from tests.integration.results.edfi_support import footprint, register_client, token_response, zone_with_schools
+from tests.integration.results.edfi_support import (
+    OTHER_BEND,
+    footprint,
+    register_client,
+    schools_of_their_own,  # noqa: F401 - the fixture, used by pytestmark
+    token_response,
+    zone_with_schools,
+)
 from tests.integration.test_registry_api import assert_problem
 
 HIGH, MIDDLE = "255901001", "255901044"
+pytestmark = pytest.mark.usefixtures("schools_of_their_own")
 
 
 async def test_an_admin_registers_a_client_whose_secret_is_shown_once_and_stored_only_as_a_hash(zone_stack, zone_id):
@@ -73,10 +81,10 @@ async def test_a_bad_registration_is_422_listing_the_fields_and_stores_nothing(z
 
 async def test_a_school_of_another_zone_cannot_be_given_to_a_client(zone_stack, zone_id):
     other_zone = f"{zone_id}-b"
-    theirs = await zone_with_schools(zone_stack, other_zone)
+    theirs = await zone_with_schools(zone_stack, other_zone, OTHER_BEND)  # a school code belongs to one zone
     await zone_with_schools(zone_stack, zone_id)
 
-    assert_problem(await register_client(zone_stack, zone_id, [theirs[HIGH]]), 422)
+    assert_problem(await register_client(zone_stack, zone_id, list(theirs.values())[:1]), 422)
     assert (await footprint(zone_stack, zone_id))["oauth_clients"] == 0
 
 

@@ -3,8 +3,10 @@ achievement percentiles (checked against an independent computation) and reviews
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import date
+from fractions import Fraction
 
 from ezone_results.review.queries import STATE_TOTAL_CODE
 from ezone_schemas import ReviewCompleted
@@ -23,11 +25,11 @@ def metric(review: dict, subgroup: str) -> dict:
 
 
 def independent_percentile(score: float, others: list[float]) -> int:
-    """DESE's rule written out on its own: below + half of the other equal schools, over every school; 1..99."""
-    everyone = [*others, score]
-    below = sum(1 for s in everyone if s < score)
-    equal_others = sum(1 for s in everyone if s == score) - 1
-    return min(99, max(1, int(100 * (below + equal_others / 2) / len(everyone) + 0.5)))
+    """DESE's rule written out on its own: the school's place in the sorted scores (tied schools share the mean of
+    theirs), in one of 99 equal groups of the N + 1 places; 1..99."""
+    everyone = sorted([*others, score])
+    places = [i + 1 for i, s in enumerate(everyone) if s == score]
+    return math.floor(99 * Fraction(sum(places), len(places)) / (len(everyone) + 1)) + 1
 
 
 async def add_aggregates(zone: ReviewZone, year: str, subject: str, rows: list[tuple[str, str, float | None, int | None]],
@@ -65,8 +67,8 @@ async def test_metrics_per_subgroup_are_computed_from_student_rows_and_enrollmen
         "average_scaled_score": round(sum(SCORES) / 12, 2),  # 514.17
         "median_growth_percentile": 52.5,  # the ten growth percentiles: (50 + 55) / 2
         "participation_rate": round(100 * 12 / 14, 2),  # s12 absent, s13 enrolled without a row
-        "achievement_percentile": 1,  # the only school with results that year: 0 below → clamped to 1
-        "source": "student_results", "participation_basis": "enrollments",
+        "achievement_percentile": 50,  # the only school with results that year: rank 1 of 1, the middle group
+        "unranked_reason": None, "source": "student_results", "participation_basis": "enrollments",
         # What the figures counted: the MCAS rows (the zone's default policy), one per student.
         "assessments": [{"namespace": "uri://doe.mass.edu/mcas", "assessment_identifier": "MCAS-G5-MATH",
                          "assessment_category": None, "students": 13, "tested": 12}],
@@ -75,8 +77,8 @@ async def test_metrics_per_subgroup_are_computed_from_student_rows_and_enrollmen
     assert metric(review, "high_needs") == {
         "subgroup": "high_needs", "n_tested": 6, "n_enrolled": 7, "suppressed": True, "proficiency_rate": None,
         "average_scaled_score": None, "median_growth_percentile": None, "participation_rate": None,
-        "achievement_percentile": None, "source": "student_results", "participation_basis": "enrollments",
-        "assessments": None,
+        "achievement_percentile": None, "unranked_reason": "fewer than 10 students tested: the policy's minimum n",
+        "source": "student_results", "participation_basis": "enrollments", "assessments": None,
     }
     assert metric(review, "swd") == {**metric(review, "swd"), "n_tested": 0, "suppressed": True}
     assert [m["subgroup"] for m in review["metrics"]] == [
@@ -90,7 +92,7 @@ async def test_metrics_per_subgroup_are_computed_from_student_rows_and_enrollmen
     [event] = await published_events(zone_stack, RESULTS, ReviewCompleted.ce_type, key=school)
     assert (event["review_id"], event["status"], event["version"]) == (str(review["id"]), "insufficient_data", 1)
     assert event["metrics"][0] == {k: v for k, v in everyone.items()
-                                   if k not in ("source", "participation_basis", "assessments")}
+                                   if k not in ("source", "participation_basis", "assessments", "unranked_reason")}
     assert event["assessments"] == everyone["assessments"]
     assert event["flags"] == review["flags"] and event["batch_ids"] == [str(batch)]
 
@@ -147,13 +149,17 @@ async def test_achievement_percentiles_rank_the_school_among_every_school_of_the
     assert metric(second_review, "all_students")["achievement_percentile"] == independent_percentile(510.0, state)
     assert metric(first_review, "all_students")["achievement_percentile"] == independent_percentile(505.5, [*state, 510.0])
     assert metric(first_review, "high_needs")["achievement_percentile"] == independent_percentile(505.5, needs)
-    # By hand: 510 has 7 schools below and 3 others equal among 16: 100 × 8.5 / 16 = 53.1 → 53.
-    assert metric(second_review, "all_students")["achievement_percentile"] == 53
-    assert metric(first_review, "all_students")["achievement_percentile"] == 35  # 6 below among 17
-    assert metric(first_review, "high_needs")["achievement_percentile"] == 71  # 5 below among 7
+    # By hand: 510 has 7 schools below and 3 others equal among 16, mean rank 9.5: 99 × 9.5 / 17 = 55.3 → the 56th.
+    assert metric(second_review, "all_students")["achievement_percentile"] == 56
+    assert metric(first_review, "all_students")["achievement_percentile"] == 39  # rank 7 of 17: 38.5 → 39th
+    assert metric(first_review, "high_needs")["achievement_percentile"] == 75  # rank 6 of 7: 74.25 → 75th
+    # The zone's own figure stands in for the state's in its comparisons; the state's stays as published.
+    assert await scalar(zone_stack, "SELECT zone_id || ' ' || average_scaled_score FROM results.computed_aggregates "
+                                    "WHERE school_code = :c AND school_year = :y AND subgroup = 'all_students'",
+                        c=zone.codes[1], y=year) == f"{zone_id} 510.00"
     assert await scalar(zone_stack, "SELECT source || ' ' || average_scaled_score FROM results.school_aggregates "
-                               "WHERE school_code = :c AND school_year = :y AND subgroup = 'all_students'",
-                        c=zone.codes[1], y=year) == "computed 510.00"
+                                    "WHERE school_code = :c AND school_year = :y AND subgroup = 'all_students'",
+                        c=zone.codes[1], y=year) == "mcas 430.00"
 
 
 async def test_a_school_without_student_rows_is_reviewed_from_its_state_aggregates(zone_stack, zone_id):
@@ -171,7 +177,8 @@ async def test_a_school_without_student_rows_is_reviewed_from_its_state_aggregat
     assert metric(review, "all_students") == {
         "subgroup": "all_students", "n_tested": 310, "n_enrolled": None, "suppressed": False, "proficiency_rate": 38.0,
         "average_scaled_score": 496.4, "median_growth_percentile": 47.5, "participation_rate": 93.0,
-        "achievement_percentile": 1, "source": "aggregate", "participation_basis": "aggregate", "assessments": None,
+        "achievement_percentile": 50, "unranked_reason": None, "source": "aggregate", "participation_basis": "aggregate",
+        "assessments": None,
     }
     assert metric(review, "el")["suppressed"] is True
     assert [(f["kind"], f["evidence"]["rate"]) for f in review["flags"]] == [("low_participation", 93.0)]

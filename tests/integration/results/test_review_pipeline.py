@@ -218,8 +218,44 @@ async def test_a_failed_review_leaves_its_requests_queued_and_nothing_half_done(
 
     assert await scalar(zone_stack, "SELECT count(*) FROM results.review_requests WHERE school_id = :s", s=school) == 1
     assert await zone.reviews(school, year, "MATH") == []
-    assert await scalar(zone_stack, "SELECT count(*) FROM results.school_aggregates a JOIN results.schools s "
+    assert await scalar(zone_stack, "SELECT count(*) FROM results.computed_aggregates a JOIN results.schools s "
                                     "ON s.code = a.school_code WHERE s.id = :s", s=school) == 0
     monkeypatch.undo()
     assert (await zone.wait_for_review(school, year, "MATH"))["version"] == 1
     assert await review_events(zone_stack, school, "MATH") == 1
+
+
+async def test_a_review_keeps_and_serves_its_reasons_and_announces_them_with_whether_it_may_alert(zone_stack, zone_id):
+    zone = await review_zone(zone_stack, zone_id)
+    [school] = zone.schools
+    history = "1990-91"  # long before the policy's current school years: reviewed, but alerts no one
+    await zone.results(school, history, "MATH", MATH_TWELVE)
+    await zone.review_of(school, history, "MATH")
+    _, year = fresh_years()
+    await zone.results(school, year, "MATH", [*MATH_TWELVE[:6], *cohort("hn", SCORES[6:], subgroups=("high_needs",))])
+    await zone.review_of(school, year, "MATH")
+    await publish(zone_stack, approved(zone_id, school, year, 1, [
+        {"metric": "average_scaled_score", "subject": "MATH", "annual_target": 516.0},  # 514.17: approaching
+        {"metric": "proficiency_rate", "subject": "MATH", "subgroup": "high_needs", "annual_target": 50.0},  # 6 tested
+    ]), source="/ezone/plans")
+    await zone.wait_for_review(school, year, "MATH", version=2)
+
+    board = zone_stack.auth("board", zone_id)
+    served = await zone_stack.clients["results"].get(
+        f"/zones/{zone_id}/schools/{school}/reviews/latest", params={"school_year": year, "subject": "MATH"}, headers=board)
+    assert served.status_code == 200, served.text
+    review = served.json()
+    approaching = ("Approaching: an average scaled score of 514.2, 1.8 points below the goal of 516; the zone policy "
+                   "calls up to 3 points below a goal approaching.")
+    assert (review["status"], review["reason"]["rule"], review["reason"]["sentence"]) == (
+        "approaching", "worst_goal", approaching)
+    assert [(g["reason"]["rule"], g["reason"]["n_tested"], g["reason"]["minimum_n"]) for g in review["goals"]] == [
+        ("goal_within_band", None, None), ("too_few_students", 6, 10)]
+    [event] = await published_events(zone_stack, ReviewCompleted.topic, ReviewCompleted.ce_type, key=school,
+                                     where={"version": 2, "school_year": year})
+    assert (event["reason"], event["goals"], event["current"]) == (review["reason"], review["goals"], True)
+    [old] = await published_events(zone_stack, ReviewCompleted.topic, ReviewCompleted.ce_type, key=school,
+                                   where={"school_year": history})
+    assert old["current"] is False
+    assert old["reason"]["sentence"] == ("Not enough data: 75% proficient, but no 1989-90 proficiency to compare with "
+                                         "and no plan goal with data.")

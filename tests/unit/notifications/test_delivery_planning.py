@@ -122,7 +122,7 @@ def test_an_alert_email_has_text_and_escaped_html_parts_and_a_message_id_from_th
     assert "<Duggan> & math" in text and "Participation 88% < 95%." in text and "http://r/1?a=1&b=2" in text
     assert "&lt;Duggan&gt; &amp; math" in html and "<Duggan>" not in html
     assert 'href="http://r/1?a=1&amp;b=2"' in html
-    assert f"{SETTINGS.ezone_notifications_url}/zones/{ZONE}/members/me/preferences" in text
+    assert f"{SETTINGS.ezone_notifications_url}/board/preferences" in text
 
 
 def test_a_non_ascii_sender_name_and_subject_are_encoded_and_read_back_as_written() -> None:

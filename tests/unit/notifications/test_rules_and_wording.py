@@ -11,7 +11,7 @@ from ezone_notifications.alerts.service import addressees, alert_id
 from ezone_notifications.config import Settings
 from ezone_notifications.rules.engine import DEFAULT_RULES, Condition, Rule, RuleBody, field_values, matches
 from ezone_schemas import ReviewCompleted
-from ezone_schemas.results import GoalFinding, IntegrityFlag, SubgroupMetrics
+from ezone_schemas.results import GoalFinding, IntegrityFlag, StatusReason, SubgroupMetrics
 from ezone_schemas.vocabulary import Metric, ReviewStatus, Subgroup, Subject
 from pydantic import ValidationError
 
@@ -95,12 +95,43 @@ def test_alert_ids_are_the_same_for_the_same_event_and_person_only():
     assert alert_id(event, "a@x") != alert_id(event, "b@x") != alert_id(uuid.uuid4(), "b@x")
 
 
-def test_review_alert_says_the_numbers_that_matter():
+OFF_TRACK_REASON = StatusReason(
+    rule="below_band_of_last_year", status=ReviewStatus.OFF_TRACK, metric=Metric.PROFICIENCY_RATE,
+    subgroup=Subgroup.ALL_STUDENTS, actual=15, compared_with="last_year", reference=26, reference_year="2024-25",
+    difference=-11, band=5,
+    sentence="Off track: 15% proficient, 11 points below last year's 26%; the zone policy calls a drop of more than "
+             "5 points off track.")
+
+
+def test_review_alert_gives_the_reviews_reason_in_its_words_then_the_flags():
+    event = _review(flags=[LOW_PARTICIPATION]).model_copy(update={"reason": OFF_TRACK_REASON})
+    composed = compose(event, "Kiley Prep", SETTINGS)
+    assert composed.title == "Kiley Prep: Math off track (2025-26)"
+    assert composed.body == (
+        "Kiley Prep — Math 2025-26: Off track: 15% proficient, 11 points below last year's 26%; the zone policy calls a "
+        "drop of more than 5 points off track. Data flagged: " + LOW_PARTICIPATION.summary)
+
+
+def test_review_alert_adds_the_sentences_of_other_goals_off_track():
+    el = StatusReason(rule="goal_below_band", status=ReviewStatus.OFF_TRACK, sentence="English learners: Off track: "
+                      "10% proficient, 15 points below the goal of 25%; the zone policy calls more than 5 points "
+                      "below a goal off track.")
+    goals = [GoalFinding(goal_id=None, metric=Metric.PROFICIENCY_RATE, subject=Subject.MATH, subgroup=Subgroup.ENGLISH_LEARNERS,
+                         target=25, actual=10, status=ReviewStatus.OFF_TRACK, reason=el),
+             GoalFinding(goal_id=None, metric=Metric.PROFICIENCY_RATE, subject=Subject.MATH, subgroup=Subgroup.ALL_STUDENTS,
+                         target=30, actual=15, status=ReviewStatus.OFF_TRACK, reason=OFF_TRACK_REASON)]
+    event = _review().model_copy(update={"reason": OFF_TRACK_REASON, "goals": goals})
+    body = compose(event, "Kiley Prep", SETTINGS).body
+    assert body.endswith("off track. Also off track: " + el.sentence)
+    assert body.count(OFF_TRACK_REASON.sentence) == 1
+
+
+def test_review_alert_of_an_event_without_a_reason_says_its_figures():
     composed = compose(_review(flags=[LOW_PARTICIPATION]), "Duggan Academy", SETTINGS)
     assert composed.title == "Duggan Academy: Math off track (2025-26)"
-    assert composed.body.startswith("Duggan Academy — Math proficiency 18% vs goal 30%; participation 91% (below 95%).")
+    assert composed.body.startswith("Duggan Academy — Math proficiency 18% vs goal 30%.")
     assert "Data flagged: 91.4% of all_students" in composed.body
-    assert composed.links["review"].startswith("https://results.example/zones/springfield/schools/")
+    assert composed.links["review"].startswith("https://alerts.example/board/schools/")
     assert composed.thread and composed.thread_position == 2
 
 

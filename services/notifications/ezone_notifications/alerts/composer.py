@@ -12,12 +12,14 @@ from ezone_schemas import (
     OrderRejected,
     PlanApproved,
     PlanReturned,
+    PlannedPurchasesAtRisk,
     PlanSubmitted,
     ReviewCompleted,
     SchoolTierChanged,
 )
-from ezone_schemas.vocabulary import Metric, ReviewStatus, Subgroup, Subject
+from ezone_schemas.vocabulary import AutonomyTier, Metric, ReviewStatus, Subgroup, Subject
 
+from ..board import links as pages
 from ..config import Settings
 
 SUBJECT_NAMES = {Subject.ELA: "ELA", Subject.MATH: "Math", Subject.SCIENCE: "Science"}
@@ -51,6 +53,10 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f}%"
 
 
+def _tier(tier: AutonomyTier) -> str:
+    return {AutonomyTier.INTENSIVE_SUPPORT: "intensive support"}.get(tier, f"{tier.value} autonomy")
+
+
 def review_thread(event: ReviewCompleted) -> str:
     return f"review:{event.school_id}:{event.school_year}:{event.subject.value}"
 
@@ -59,48 +65,44 @@ def vote_thread(plan_id: object, version: int) -> str:
     return f"plan-vote:{plan_id}:{version}"
 
 
-def _review(event: ReviewCompleted, school: str, settings: Settings) -> Composition:
-    subject = SUBJECT_NAMES.get(event.subject, event.subject.value)
+def _figures(event: ReviewCompleted, subject: str) -> str:
+    """A review made before reviews gave their reasons (a replayed event): its figures, as alerts said them then."""
     everyone = next((m for m in event.metrics if m.subgroup == Subgroup.ALL_STUDENTS), None)
     goal = next((g for g in event.goals if g.metric == Metric.PROFICIENCY_RATE and g.subgroup == Subgroup.ALL_STUDENTS),
                 None)
-    parts: list[str] = []
     if everyone is not None and everyone.suppressed:
-        parts.append(f"{subject}: too few students tested to report ({everyone.n_tested})")
+        return f"{subject}: too few students tested to report ({everyone.n_tested})."
+    text = f"{subject} proficiency {_pct(everyone.proficiency_rate if everyone else None)}"
+    if goal is not None:
+        text += f" vs goal {_pct(goal.target)}"
+    return text + "."
+
+
+def _review(event: ReviewCompleted, school: str, settings: Settings) -> Composition:
+    """The review's own reason for its status, then any other goal off track and the flags, each in its words."""
+    subject = SUBJECT_NAMES.get(event.subject, event.subject.value)
+    if event.reason is not None:
+        parts = [f"{school} — {subject} {event.school_year}: {event.reason.sentence}"]
     else:
-        proficiency = everyone.proficiency_rate if everyone else None
-        text = f"{subject} proficiency {_pct(proficiency)}"
-        if goal is not None:
-            text += f" vs goal {_pct(goal.target)}"
-        parts.append(text)
-        low = next((f for f in event.flags if f.kind == "low_participation" and f.subgroup == Subgroup.ALL_STUDENTS),
-                   None)
-        if everyone is not None and everyone.participation_rate is not None:
-            participation = f"participation {_pct(everyone.participation_rate)}"
-            if low is not None:
-                participation += f" (below {low.evidence.get('minimum', 95):g}%)"
-            parts.append(participation)
-    other_goals = [g for g in event.goals if g is not goal and g.status == ReviewStatus.OFF_TRACK]
-    if other_goals:
-        parts.append(f"{len(other_goals)} more goal{'s' if len(other_goals) > 1 else ''} off track")
-    body = f"{school} — " + "; ".join(parts) + "."
+        parts = [f"{school} — {_figures(event, subject)}"]
+    said = {event.reason.sentence} if event.reason is not None else set()
+    others = [g.reason.sentence for g in event.goals
+              if g.status == ReviewStatus.OFF_TRACK and g.reason is not None and g.reason.sentence not in said]
+    if others:
+        parts.append("Also off track: " + " ".join(others))
     if event.flags:
-        body += " Data flagged: " + " ".join(flag.summary for flag in event.flags)
+        parts.append("Data flagged: " + " ".join(flag.summary for flag in event.flags))
+    body = " ".join(parts)
     if event.flags and event.status != ReviewStatus.OFF_TRACK:
         kinds = sorted({FLAG_WORDS.get(flag.kind, flag.kind) for flag in event.flags})
         title = f"{school}: {subject} data flagged — {', '.join(kinds)} ({event.school_year})"
     else:
         title = f"{school}: {subject} {STATUS_WORDS[event.status]} ({event.school_year})"
-    review_url = (f"{settings.ezone_results_url}/zones/{event.zone_id}/schools/{event.school_id}/reviews"
-                  f"?school_year={event.school_year}&subject={event.subject.value}")
+    review_url = pages.review_page(settings, event.school_id, event.school_year, event.subject.value)
     return Composition(
-        title=title, body=body, links={"review": review_url, "board": f"{settings.ezone_notifications_url}/board"},
+        title=title, body=body, links={"review": review_url, "board": pages.board_page(settings)},
         thread=review_thread(event), thread_position=event.version,
     )
-
-
-def _plan_url(settings: Settings, zone_id: str, school_id: object, school_year: str) -> str:
-    return f"{settings.ezone_plans_url}/zones/{zone_id}/schools/{school_id}/plans/{school_year}"
 
 
 def compose(event: Event, school: str, settings: Settings) -> Composition:
@@ -113,8 +115,8 @@ def compose(event: Event, school: str, settings: Settings) -> Composition:
                 title=f"{school}: {event.school_year} plan awaits your vote",
                 body=f"{kind} {event.school_year} operating plan of {school} (version {event.version}) was submitted by "
                      f"{event.submitted_by} and needs the board's vote.",
-                links={"plan": _plan_url(settings, event.zone_id, event.school_id, event.school_year),
-                       "board": f"{settings.ezone_notifications_url}/board"},
+                links={"plan": pages.plan_page(settings, event.school_id, event.school_year),
+                       "board": pages.board_page(settings)},
                 thread=vote_thread(event.plan_id, event.version), thread_position=event.version,
             )
         case PlanApproved():
@@ -123,7 +125,7 @@ def compose(event: Event, school: str, settings: Settings) -> Composition:
                 title=f"{school}: {event.school_year} plan approved",
                 body=f"The board approved version {event.version} of {school}'s {event.school_year} plan, {how}. "
                      f"Budget envelope ${event.budget.total:,.0f}; {len(event.goals)} goals.",
-                links={"plan": _plan_url(settings, event.zone_id, event.school_id, event.school_year)},
+                links={"plan": pages.plan_page(settings, event.school_id, event.school_year)},
                 settles=(vote_thread(event.plan_id, event.version),),
             )
         case PlanReturned():
@@ -133,20 +135,31 @@ def compose(event: Event, school: str, settings: Settings) -> Composition:
                 title=f"{school}: {event.school_year} plan returned",
                 body=f"The board returned version {event.version} of {school}'s {event.school_year} plan "
                      f"({event.returns} to return, {event.approvals} to approve).{comments}",
-                links={"plan": _plan_url(settings, event.zone_id, event.school_id, event.school_year)},
+                links={"plan": pages.plan_page(settings, event.school_id, event.school_year)},
                 settles=(vote_thread(event.plan_id, event.version),),
             )
         case SchoolTierChanged():
             return Composition(
-                title=f"{school}: autonomy tier {event.previous_tier.value} → {event.tier.value}",
-                body=f"{school} moved from {event.previous_tier.value} to {event.tier.value} autonomy: {event.reason}",
-                links={"school": f"{settings.ezone_plans_url}/zones/{event.zone_id}/schools/{event.school_id}"},
+                title=f"{school}: {_tier(event.previous_tier)} → {_tier(event.tier)}",
+                body=f"{school} moved from {_tier(event.previous_tier)} to {_tier(event.tier)}: {event.reason}.",
+                links={"school": pages.school_page(settings, event.school_id)},
             )
         case OrderRejected():
             return Composition(
                 title=f"{school}: order for {event.service_name} rejected",
                 body=f"{school}'s order of {event.quantity} × {event.service_name} (${event.amount:,.2f}, "
                      f"{event.school_year}) was rejected by {event.rejected_by}: {event.reason}",
-                links={"orders": f"{settings.ezone_catalog_url}/zones/{event.zone_id}/schools/{event.school_id}/orders"},
+                links={"orders": pages.orders_page(settings, event.school_id)},
+            )
+        case PlannedPurchasesAtRisk():
+            what = ("the non-optional service" if event.cause == "assignment" else "an order of") + f" {event.service_name}"
+            return Composition(
+                title=f"{school}: {event.school_year} plan's purchases no longer fit its services budget",
+                body=f"After {what} (${event.amount:,.2f}), {school} has ${event.remaining:,.2f} left of its "
+                     f"{event.school_year} services budget (${event.envelope:,.2f}), but the purchases its approved plan "
+                     f"still has to make need ${event.planned_outstanding:,.2f}: ${event.short_by:,.2f} short. Amend "
+                     "the plan, or cancel what it did not plan for.",
+                links={"orders": pages.orders_page(settings, event.school_id),
+                       "plan": pages.plan_page(settings, event.school_id, event.school_year)},
             )
     raise TypeError(f"no alert wording for {type(event).__name__}")

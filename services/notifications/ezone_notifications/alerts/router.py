@@ -24,6 +24,15 @@ from .stream import AlertHub
 
 router = APIRouter(prefix="/zones/{zone_id}/alerts", tags=["alerts"])
 KEEPALIVE_S = 15
+MAX_SEQ = 2**63 - 1  # alerts.seq is a bigint
+
+
+def _last_seq(last_event_id: str | None) -> int | None:
+    """The seq a reconnecting client last received, from the id this stream gave it; anything else (a non-ASCII
+    digit, a number no seq reaches) is no id of this stream, and the client catches up on nothing."""
+    if last_event_id and last_event_id.isascii() and last_event_id.isdigit() and int(last_event_id) <= MAX_SEQ:
+        return int(last_event_id)
+    return None
 
 
 @router.get("", response_model=AlertPage, summary="The caller's alerts, newest first")
@@ -81,7 +90,8 @@ async def _events(request: Request, kit: Any, zone_id: str, recipient: str, last
                 yield ServerSentEvent(alert.model_dump_json(), event="alert-updated")
 
 
-@router.get("/stream", summary="New and changed alerts as Server-Sent Events",
+@router.get("/stream", summary="New and changed alerts as Server-Sent Events", response_class=EventSourceResponse,
+            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
             response_description="`text/event-stream`: `alert` events (id = seq) and `alert-updated` events.")
 async def stream_alerts(
     zone_id: str, request: Request, principal: MemberPrincipal, kit: KitDep,
@@ -91,8 +101,8 @@ async def stream_alerts(
     event when one is read, acknowledged or superseded. A reconnecting client sends `Last-Event-ID` and first
     receives every alert it missed."""
     ensure_zone(principal, zone_id)
-    last_seq = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-    return EventSourceResponse(_events(request, kit, zone_id, principal.subject, last_seq), ping=KEEPALIVE_S)
+    return EventSourceResponse(_events(request, kit, zone_id, principal.subject, _last_seq(last_event_id)),
+                               ping=KEEPALIVE_S)
 
 
 @router.get("/{alert_id}", response_model=AlertOut, summary="One of the caller's alerts")

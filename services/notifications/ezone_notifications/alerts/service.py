@@ -4,7 +4,7 @@ The alert id is derived from (source event id, recipient) and inserted with ON C
 consumer's transaction with the inbox row: however often the event is redelivered, a recipient has one alert,
 and deliveries are planned only for alerts that are new. A newer alert of a thread (a school's reviews of one
 subject and year) supersedes the thread's older unread alerts; an older one arriving late is stored already
-superseded and pushed nowhere.
+superseded and pushed nowhere. A review the zone's policy counts as history (`current: false`) alerts no one.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from ezone_kit.consumer import HandlerContext
-from ezone_kit.telemetry import current_trace_id, trace_id_of
-from ezone_schemas import AlertRaised, Event
+from ezone_kit.telemetry import current_trace_headers, current_trace_id, trace_id_of, tracer
+from ezone_schemas import AlertRaised, Event, ReviewCompleted, SchoolTierChanged
 import orjson
 from sqlalchemy import Date, bindparam, text, update
 from sqlalchemy.dialects.postgresql import UUID
@@ -131,6 +131,18 @@ async def _supersede(session: AsyncSession, zone_id: str, source_event_id: uuid.
 
 
 async def raise_alerts(ctx: HandlerContext) -> list[RaisedAlert]:
+    """The event's alerts, composed in a span of their own: the alerts keep its trace (the trace of the request that
+    caused the event), and their deliveries continue it."""
+    with tracer().start_as_current_span("compose alerts", attributes={
+        "ezone.zone.id": getattr(ctx.event, "zone_id"), "ezone.alert.source_type": event_name(type(ctx.event)),
+        "ezone.alert.source_event_id": str(ctx.envelope.id),
+    }) as span:
+        raised = await _raise_alerts(ctx)
+        span.set_attribute("ezone.alerts.raised", len(raised))
+        return raised
+
+
+async def _raise_alerts(ctx: HandlerContext) -> list[RaisedAlert]:
     event: Event = ctx.event
     settings: Settings = ctx.settings  # type: ignore[assignment] - the notifications service's own settings
     session = ctx.session
@@ -145,6 +157,10 @@ async def raise_alerts(ctx: HandlerContext) -> list[RaisedAlert]:
     if superseded:
         await cancel_deliveries(session, superseded)
 
+    # History (a review of a year the zone's policy no longer counts as current, or a tier change it caused) is kept
+    # and shown, and still settles older alerts of its thread, but alerts no one.
+    if isinstance(event, ReviewCompleted | SchoolTierChanged) and not event.current:
+        return []
     data = event.model_dump(mode="json")
     matched = [rule for rule in context.rules if matches(rule, kind, data)]
     if not matched:
@@ -152,12 +168,14 @@ async def raise_alerts(ctx: HandlerContext) -> list[RaisedAlert]:
     members = context.members
     now = datetime.now(UTC)
     trace_id = current_trace_id() or trace_id_of(ctx.envelope.traceparent)
+    trace_context = current_trace_headers()
     rows = [
         {
             "id": alert_id(source_event_id, who.recipient), "zone_id": zone_id, "recipient": who.recipient,
             "audience": who.audience, "severity": who.severity, "rule_names": list(who.rule_names),
             "title": composition.title, "body": composition.body, "links": composition.links, "school_id": school_id,
             "source_event_id": source_event_id, "source_type": kind, "trace_id": trace_id,
+            "traceparent": trace_context.get("traceparent"), "tracestate": trace_context.get("tracestate"),
             "thread": composition.thread, "thread_position": composition.thread_position, "created_at": now,
             "superseded_at": now if newer_event else None, "superseded_by_event": newer_event,
         }

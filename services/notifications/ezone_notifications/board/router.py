@@ -15,52 +15,52 @@ from ezone_kit.problems import Problem
 from ezone_kit.service import Kit, KitDep, SessionDep
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..session import BOARD_COOKIE, MemberPrincipal
+from .pages import Visitor, school_leader_home
+from .pages import router as pages_router
+from .rendering import PAGE_HEADERS, templates
 from .schemas import BoardOverview
-from .service import board_overview, ensure_page_role, verify_sign_in
+from .service import PAGE_ROLES, board_overview, ensure_page_role, verify_sign_in
 
 router = APIRouter(tags=["board"])
 
 PAGE = "/board"
 HERE = Path(__file__).parent
 STATIC_FILES = {path.name: path for path in (HERE / "static").iterdir() if path.is_file()}
-templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
 MAX_FORM_BYTES = 64 * 1024  # a JWT is a few kilobytes at most
 
-# Everything the page uses is served from here; nothing runs inline, so injected markup could not run either.
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",  # the dev sign-in link carries a token in its URL
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
+
+def _next_page(requested: str | None) -> str:
+    """Where to go after signing in: the board page asked for (e.g. from an alert's link), never another site."""
+    if requested and requested.startswith(PAGE + "/") and "\\" not in requested:
+        return requested
+    return PAGE
 
 
-def _sign_in_page(message: str | None = None, status_code: int = 200) -> HTMLResponse:
-    html = templates.get_template("sign_in.html").render(message=message)
+def _sign_in_page(message: str | None = None, status_code: int = 200, next_page: str | None = None) -> HTMLResponse:
+    html = templates.get_template("sign_in.html").render(message=message, next_page=_next_page(next_page))
     return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
 
 
-def _redirect_to_page() -> RedirectResponse:
-    return RedirectResponse(PAGE, status_code=303, headers=PAGE_HEADERS)
+def _redirect_to_page(next_page: str | None = None) -> RedirectResponse:
+    return RedirectResponse(_next_page(next_page), status_code=303, headers=PAGE_HEADERS)
 
 
-async def _sign_in(request: Request, kit: Kit, token: str) -> Response:
+async def _sign_in(request: Request, kit: Kit, token: str, next_page: str | None = None) -> Response:
     token = token.strip()
     if not token:
-        return _sign_in_page("Paste your board token to sign in.", 400)
+        return _sign_in_page("Paste your board token to sign in.", 400, next_page)
     try:
         _, seconds_left = await verify_sign_in(kit.verifier, token)
     except Problem as problem:
-        return _sign_in_page(problem.detail, problem.status)
-    response = _redirect_to_page()
+        return _sign_in_page(problem.detail, problem.status, next_page)
+    response = _redirect_to_page(next_page)
     response.set_cookie(
         BOARD_COOKIE, token, max_age=seconds_left, path="/", httponly=True, samesite="strict",
-        # Secure when the page is served over HTTPS; a local `ezone up` serves plain HTTP on 127.0.0.1.
-        secure=request.url.scheme == "https",
+        # Secure when the page is served over HTTPS, here or at the public URL of a gateway that terminates TLS;
+        # a local `ezone up` serves plain HTTP on 127.0.0.1.
+        secure=request.url.scheme == "https" or kit.settings.ezone_notifications_url.startswith("https:"),
     )
     return response
 
@@ -68,15 +68,18 @@ async def _sign_in(request: Request, kit: Kit, token: str) -> Response:
 @router.get(PAGE, include_in_schema=False)
 async def board_page(request: Request, kit: KitDep) -> Response:
     token = request.cookies.get(BOARD_COOKIE)
+    next_page = request.query_params.get("next")
     if not token:
-        return _sign_in_page()
+        return _sign_in_page(next_page=next_page)
     try:
         principal, _ = await verify_sign_in(kit.verifier, token)
     except Problem as problem:
-        response = _sign_in_page(f"Please sign in again. {problem.detail}", problem.status)
+        response = _sign_in_page(f"Please sign in again. {problem.detail}", problem.status, next_page)
         if problem.status in (401, 403):  # the token itself is no good (not, say, the key set unreachable)
             response.delete_cookie(BOARD_COOKIE, path="/")
         return response
+    if principal.role not in PAGE_ROLES:
+        return await school_leader_home(kit, Visitor(principal, token))
     html = templates.get_template("board.html").render(principal=principal)
     return HTMLResponse(html, headers=PAGE_HEADERS)
 
@@ -87,7 +90,7 @@ async def sign_in_with_form(request: Request, kit: KitDep) -> Response:
     if len(body) > MAX_FORM_BYTES:
         return _sign_in_page("That is too long to be a token.", 413)
     form = parse_qs(body.decode("utf-8", errors="replace"))
-    return await _sign_in(request, kit, form.get("token", [""])[0])
+    return await _sign_in(request, kit, form.get("token", [""])[0], form.get("next", [None])[0])
 
 
 @router.get(PAGE + "/sign-in", include_in_schema=False)
@@ -122,3 +125,6 @@ async def overview(zone_id: str, principal: MemberPrincipal, session: SessionDep
     ensure_page_role(principal)
     ensure_zone(principal, zone_id)
     return await board_overview(session, kit.settings, principal, zone_id)
+
+
+router.include_router(pages_router)

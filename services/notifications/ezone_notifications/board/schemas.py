@@ -57,7 +57,7 @@ class PlanAwaitingVote(BaseModel):
     school_year: str
     amendment: bool
     submitted_at: datetime
-    link: str = Field(description="The plan in the plans service's API.")
+    link: str = Field(description="The plan's page on the board, where the member reads it and votes.")
 
 
 class Member(BaseModel):

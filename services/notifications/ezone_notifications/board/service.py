@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..config import Settings
 from ..models import board_members, open_plans, plan_goals, plan_votes, school_reviews, schools
+from . import links
 from .schemas import (
     BoardOverview,
     FlagOut,
@@ -28,27 +29,25 @@ from .schemas import (
 )
 
 PAGE_ROLES = ("board", "district", "admin")
+SIGN_IN_ROLES = (*PAGE_ROLES, "school")  # a school leader's page shows their school only
 VOTING_ROLE = "board"
 
 
 def ensure_page_role(principal: Principal) -> None:
     if principal.role not in PAGE_ROLES:
-        raise Problem(403, f"The board page is for board members and district or admin staff; "
+        raise Problem(403, f"The zone's overview is for board members and district or admin staff; "
                            f"this token's role is {principal.role}.")
 
 
 async def verify_sign_in(verifier: JwksVerifier, token: str) -> tuple[Principal, int]:
     """The token's principal and how many seconds it stays valid; a Problem says why it cannot sign in."""
     principal = await verifier.verify(token)
-    ensure_page_role(principal)
+    if principal.role not in SIGN_IN_ROLES:
+        raise Problem(403, f"The board page is for board members, school leaders and district or admin staff; "
+                           f"this token's role is {principal.role}.")
     # Verified just above, so its expiry can be read without checking the signature again.
     expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
     return principal, max(0, int(expires_at - time.time()))
-
-
-def plan_link(settings: Settings, zone_id: str, school_id: uuid.UUID, school_year: str) -> str:
-    """The plans service's route for a school's plan of a school year."""
-    return f"{settings.ezone_plans_url.rstrip('/')}/zones/{zone_id}/schools/{school_id}/plans/{school_year}"
 
 
 def _proficiency_targets(goals: list[dict[str, Any]]) -> dict[str, float]:
@@ -138,7 +137,7 @@ async def _awaiting_vote(session: AsyncSession, settings: Settings, principal: P
         PlanAwaitingVote(
             plan_id=row["plan_id"], version=row["version"], school_id=row["school_id"], school_name=row["school_name"],
             school_year=row["school_year"], amendment=row["amendment"], submitted_at=row["submitted_at"],
-            link=plan_link(settings, zone_id, row["school_id"], row["school_year"]),
+            link=links.plan_page(settings, row["school_id"], row["school_year"]),
         )
         for row in rows
     ]

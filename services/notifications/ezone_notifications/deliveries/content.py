@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from ..board import links
 from ..config import Settings
 
 WEBHOOK_EVENT = "alert.raised"
@@ -112,7 +113,7 @@ def _message(settings: Settings, delivery_id: uuid.UUID, to: str, subject: str, 
         # It becomes a header line as it is: a line break in it would add headers of its own.
         raise ValueError(f"{to!r} is not an email address; set the member's email in their preferences")
     context |= {"delivery_id": delivery_id,
-                "preferences_url": f"{settings.ezone_notifications_url}/zones/{context['zone_id']}/members/me/preferences"}
+                "preferences_url": links.preferences_page(settings)}
     # No base64 line can contain "-", so no body line can be mistaken for the boundary.
     boundary = f"ezone-{delivery_id}"
     from_header, sender = _from_header(settings.ezone_email_from)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import aiosmtplib
 import httpx
+from ezone_kit.telemetry import current_trace_headers
 
 from ..config import Settings
 from .content import WEBHOOK_EVENT, Email, sender_domain
@@ -130,6 +131,8 @@ async def send_webhook(http: httpx.AsyncClient, url: str, secret: str, delivery_
         DELIVERY_HEADER: str(delivery_id),
         EVENT_HEADER: WEBHOOK_EVENT,
         SIGNATURE_HEADER: signature_header(secret, body),  # signed at each attempt: its timestamp is the attempt's
+        # The attempt's span, as an HTTP client sends it (W3C Trace Context): the receiver can join the alert's trace.
+        **current_trace_headers(),
     }
     try:
         response = await http.post(url, content=body, headers=headers)

@@ -21,7 +21,7 @@ import logging
 import random
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -29,7 +29,9 @@ import asyncpg
 import httpx
 from ezone_kit.db import asyncpg_dsn
 from ezone_kit.service import Kit
+from ezone_kit.telemetry import in_trace_of, start_span_continuing, trace_headers_of
 from ezone_schemas import AlertDelivered
+from opentelemetry import trace
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
@@ -104,6 +106,8 @@ class Claimed:
     secret: str | None  # None: the endpoint was deleted
     alert: AlertContent | None
     digest: tuple[date, list[AlertContent]] | None
+    # The trace context of each alert it carries: its attempts continue the first's trace and link the others.
+    causes: list[dict[str, str]] = field(default_factory=list)
 
 
 async def claim_due(kit: Kit, limit: int) -> list[Claimed]:
@@ -114,12 +118,19 @@ async def claim_due(kit: Kit, limit: int) -> list[Claimed]:
             return []
         wanted = {row.alert_id for row in rows if row.alert_id} | {
             uuid.UUID(alert) for row in rows for alert in (row.digest_alert_ids or ())}
-        alerts = {row.id: AlertContent.from_row(row) for row in await session.execute(_ALERTS, {"ids": list(wanted)})}
-    return [
-        Claimed(id=row.id, zone_id=row.zone_id, recipient=row.recipient, channel=row.channel, address=row.address,
-                attempt=row.attempts, secret=row.secret, alert=alerts.get(row.alert_id), digest=_digest(row, alerts))
-        for row in rows
-    ]
+        found = (await session.execute(_ALERTS, {"ids": list(wanted)})).all()
+    alerts = {row.id: AlertContent.from_row(row) for row in found}
+    traces = {row.id: {name: value for name, value in (("traceparent", row.traceparent), ("tracestate", row.tracestate))
+                       if value} for row in found}
+    claimed = []
+    for row in rows:
+        digest = _digest(row, alerts)
+        carried = [row.alert_id] if row.alert_id else [alert.id for alert in digest[1]] if digest else []
+        claimed.append(Claimed(
+            id=row.id, zone_id=row.zone_id, recipient=row.recipient, channel=row.channel, address=row.address,
+            attempt=row.attempts, secret=row.secret, alert=alerts.get(row.alert_id), digest=digest,
+            causes=[traces[alert_id] for alert_id in carried if traces.get(alert_id)]))
+    return claimed
 
 
 def _digest(row: Any, alerts: dict[uuid.UUID, AlertContent]) -> tuple[date, list[AlertContent]] | None:
@@ -160,6 +171,7 @@ class Attempt:
     outcome: Outcome
     started: datetime
     duration_ms: int
+    trace_context: dict[str, str]  # the attempt's span: what follows from it (`alert.delivered`) continues its trace
 
 
 class Recorder:
@@ -194,6 +206,32 @@ class Recorder:
 async def deliver(kit: Kit, http: httpx.AsyncClient, smtp: SmtpConnections, recorder: Recorder, claimed: Claimed) -> None:
     """Send one claimed delivery and hand the outcome to the recorder. Never raises: a failure is the delivery's, not
     the worker's."""
+    with trace.use_span(_attempt_span(kit.settings, claimed), end_on_exit=True) as span:
+        await _deliver(kit, http, smtp, recorder, claimed, span)
+
+
+def _attempt_span(settings: Settings, claimed: Claimed) -> trace.Span:
+    """A CLIENT span per attempt, in the trace of the alert it carries: `POST` (an HTTP client's, whose request carries
+    it as `traceparent`) for a webhook, `send email` for an SMTP send."""
+    attributes: dict[str, Any] = {
+        "ezone.delivery.id": str(claimed.id), "ezone.delivery.channel": claimed.channel,
+        "ezone.delivery.attempt": claimed.attempt, "ezone.zone.id": claimed.zone_id,
+    }
+    if claimed.alert is not None:
+        attributes["ezone.alert.id"] = str(claimed.alert.id)
+    if claimed.channel == "webhook":
+        url = httpx.URL(claimed.address)  # the path and query may hold the receiver's token: only where it goes
+        attributes |= {"http.request.method": "POST", "url.scheme": url.scheme, "server.address": url.host,
+                       "server.port": url.port or (443 if url.scheme == "https" else 80)}
+        name = "POST"
+    else:
+        attributes |= {"server.address": settings.ezone_smtp_host, "server.port": settings.ezone_smtp_port}
+        name = "send email"
+    return start_span_continuing(name, claimed.causes, kind=trace.SpanKind.CLIENT, attributes=attributes)
+
+
+async def _deliver(kit: Kit, http: httpx.AsyncClient, smtp: SmtpConnections, recorder: Recorder, claimed: Claimed,
+                   span: trace.Span) -> None:
     settings: Settings = kit.settings
     try:
         reason = _undeliverable(claimed)
@@ -210,7 +248,13 @@ async def deliver(kit: Kit, http: httpx.AsyncClient, smtp: SmtpConnections, reco
         except Exception as exc:  # noqa: BLE001 - e.g. a template error: recorded like any failed attempt
             _log.exception("delivery %s failed before it was sent", claimed.id)
             outcome = Outcome(False, None, describe(exc))
-        recorder.add(Attempt(claimed, outcome, started, round(1000 * (time.perf_counter() - clock))))
+        if outcome.status_code is not None:
+            span.set_attribute("http.response.status_code" if claimed.channel == "webhook" else "ezone.smtp.reply_code",
+                               outcome.status_code)
+        if not outcome.sent:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, outcome.error))
+        recorder.add(Attempt(claimed, outcome, started, round(1000 * (time.perf_counter() - clock)),
+                             trace_headers_of(span)))
     except Exception as exc:  # noqa: BLE001 - the lease brings the delivery back
         _log.warning("delivery %s: not sent (%s); it is retried when its lease ends", claimed.id, describe(exc))
 
@@ -228,6 +272,16 @@ def delivered_event(claimed: Claimed) -> AlertDelivered:
 async def _record(kit: Kit, attempts: list[Attempt]) -> None:
     """Every attempt, and what follows from it, in one transaction."""
     settings: Settings = kit.settings
+    # The attempts' statements are shared: in a span continuing the first attempt's trace, linking the others.
+    recording = start_span_continuing("record delivery outcomes", [a.trace_context for a in attempts])
+    with trace.use_span(recording, end_on_exit=True):
+        failed = await _record_in_span(kit, settings, attempts)
+    for a in failed:
+        _log.info("delivery %s (%s) attempt %d failed: %s", a.claimed.id, a.claimed.channel, a.claimed.attempt,
+                  a.outcome.error)
+
+
+async def _record_in_span(kit: Kit, settings: Settings, attempts: list[Attempt]) -> list[Attempt]:
     async with kit.sessions() as session, session.begin():
         await session.execute(_ATTEMPT, [{
             "id": a.claimed.id, "attempt": a.claimed.attempt, "started_at": a.started, "duration_ms": a.duration_ms,
@@ -238,14 +292,18 @@ async def _record(kit: Kit, attempts: list[Attempt]) -> None:
         if sent:
             marked = set((await session.execute(_SENT, {
                 "ids": [a.claimed.id for a in sent], "status_codes": [a.outcome.status_code for a in sent]})).scalars())
-            # Announced only by the sender that marked it sent (a second sender's attempt finds it sent).
-            await kit.outbox.add(session, [delivered_event(a.claimed) for a in sent if a.claimed.id in marked])
+            # Announced only by the sender that marked it sent (a second sender's attempt finds it sent), each in its
+            # attempt's trace.
+            rows = []
+            for a in sent:
+                if a.claimed.id in marked:
+                    with in_trace_of(a.trace_context):
+                        rows += kit.outbox.rows([delivered_event(a.claimed)])
+            await kit.outbox.insert_rows(session, rows)
         failed = [a for a in attempts if not a.outcome.sent]
         if failed:
             await session.execute(_FAILED, [_failure(settings, a) for a in failed])
-    for a in failed:
-        _log.info("delivery %s (%s) attempt %d failed: %s", a.claimed.id, a.claimed.channel, a.claimed.attempt,
-                  a.outcome.error)
+    return failed
 
 
 def _failure(settings: Settings, attempt: Attempt) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from functools import cache
 from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from ezone_kit.as_read import AsRead
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 Channel = Literal["email", "webhook"]
 
@@ -31,7 +32,9 @@ def _wall_clock(value: time) -> time:
 
 TimezoneName = Annotated[str, Field(min_length=1, max_length=64, examples=["America/New_York"]),
                          AfterValidator(_known_timezone)]
-LocalTime = Annotated[time, AfterValidator(_wall_clock), Field(examples=["22:00"])]
+# Documented by a pattern: JSON Schema's `format: time` is RFC 3339's, with an offset a wall-clock time has not.
+LocalTime = Annotated[time, AfterValidator(_wall_clock), WithJsonSchema({
+    "type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$", "examples": ["22:00"]})]
 EmailAddress = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$", examples=["member@springfield.example"])]
 
 
@@ -74,7 +77,10 @@ class Digest(Input):
     time: LocalTime = Field(time(7, 0), description="When the digest goes out, local time in `timezone`.")
 
 
-class PreferencesIn(Input):
+class PreferencesIn(AsRead):
+    """Your preferences; as a GET returned them, what you cannot set (`email_to`, `customized`, `updated_at`) is
+    ignored."""
+
     email: EmailAddress | None = Field(None, description="Where alert emails go; null: your token subject, when it is an "
                                                          "email address.")
     timezone: TimezoneName
@@ -93,3 +99,6 @@ class PreferencesOut(BaseModel):
     digest: Digest
     customized: bool = Field(description="False: the zone's defaults, until you PUT your own.")
     updated_at: datetime | None
+
+
+PreferencesIn.read_as = PreferencesOut

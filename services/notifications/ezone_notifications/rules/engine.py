@@ -15,6 +15,7 @@ from ezone_schemas import (
     OrderRejected,
     PlanApproved,
     PlanReturned,
+    PlannedPurchasesAtRisk,
     PlanSubmitted,
     ReviewCompleted,
     SchoolTierChanged,
@@ -32,7 +33,8 @@ def event_name(model: type[Event]) -> str:
 
 ALERTABLE_EVENTS: dict[str, type[Event]] = {
     event_name(model): model
-    for model in (ReviewCompleted, PlanSubmitted, PlanApproved, PlanReturned, SchoolTierChanged, OrderRejected)
+    for model in (ReviewCompleted, PlanSubmitted, PlanApproved, PlanReturned, SchoolTierChanged, OrderRejected,
+                  PlannedPurchasesAtRisk)
 }
 AUDIENCES = ("board", "school_team")
 Severity = Literal["critical", "warning", "info"]
@@ -186,4 +188,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
          description="A school's autonomy tier changed."),
     Rule(name="order-rejected", event_type="order.rejected", severity="warning", audiences=["school_team"],
          description="An order the school placed was rejected."),
+    Rule(name="planned-purchases-at-risk", event_type="budget.planned_purchases_at_risk", severity="warning",
+         audiences=["board", "school_team"],
+         description="An order or a non-optional service left a school's services budget too small for its approved "
+                     "plan's purchases."),
 )

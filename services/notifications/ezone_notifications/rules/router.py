@@ -30,7 +30,8 @@ async def list_rules(zone_id: str, principal: RuleReader, session: SessionDep) -
     return [_out(row) for row in await service.zone_rules(session, zone_id)]
 
 
-@router.put("/{name}", response_model=RuleOut, summary="Create or replace an alert rule")
+@router.put("/{name}", response_model=RuleOut, summary="Create or replace an alert rule",
+            responses={201: {"model": RuleOut, "description": "A new rule."}})
 async def put_rule(zone_id: str, name: RuleName, body: RuleBody, principal: RuleEditor, uow: UnitOfWorkDep,
                    response: Response) -> RuleOut:
     """Takes effect for events consumed after it commits. The same rule again answers 200 and changes nothing;

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from ezone_kit.auth import ensure_zone
+from ezone_kit.openapi import problem_responses, replayed
 from ezone_kit.service import SessionDep, UnitOfWorkDep
 from fastapi import APIRouter, Header, Response, status
 
@@ -19,7 +20,10 @@ IdempotencyKey = Annotated[str | None, Header(max_length=255, description="Optio
                                                                           "answers as the first request did.")]
 
 
-@router.post("", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED, summary="Register a webhook endpoint")
+@router.post("", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED,
+             summary="Register a webhook endpoint",
+             responses={**replayed(WebhookCreated, "The same body and `Idempotency-Key` again: that endpoint."),
+                        **problem_responses(409)})
 async def create_webhook(zone_id: str, body: WebhookIn, principal: Member, uow: UnitOfWorkDep, response: Response,
                          idempotency_key: IdempotencyKey = None) -> WebhookCreated:
     """Answers with the endpoint's secret, once: keep it to verify each delivery's `Ezone-Signature`. The same URL

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from ezone_kit.as_read import AsRead
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from ..alerts.records import SEVERITIES
 
@@ -30,8 +31,8 @@ WebhookUrl = Annotated[str, Field(min_length=1, max_length=2048, examples=["http
                        AfterValidator(_http_url)]
 
 
-class WebhookIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class WebhookIn(AsRead):
+    """An endpoint to register; one as a GET returned it (with its `id`) is that endpoint again."""
 
     url: WebhookUrl
     description: str = Field("", max_length=500)
@@ -61,4 +62,8 @@ class WebhookOut(BaseModel):
 
 
 class WebhookCreated(WebhookOut):
-    secret: str = Field(description="Verifies the Ezone-Signature of every delivery. Shown only in this answer: keep it.")
+    secret: str | None = Field(description="Verifies the Ezone-Signature of every delivery. Shown only in this answer: "
+                                           "keep it. Null when the body was an endpoint as read (its `id` included).")
+
+
+WebhookIn.read_as = WebhookOut

@@ -8,7 +8,7 @@ from typing import Any
 
 from ezone_kit.auth import Principal
 from ezone_kit.idempotency import request_digest
-from ezone_kit.problems import TYPE_BASE, Problem
+from ezone_kit.problems import TYPE_BASE, Problem, validation_problem
 from ezone_kit.uow import UnitOfWork
 from sqlalchemy import delete, func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -57,6 +57,8 @@ async def create_webhook(uow: UnitOfWork, principal: Principal, zone_id: str, bo
                                    "register it again with a new key.", type=f"{TYPE_BASE}webhook-deleted")
             return WebhookCreated(**_out(row).model_dump(), secret=row.secret), False
 
+    if "id" in body.sent_as_read():
+        return await _as_registered(session, principal, zone_id, body), False
     owner = None if body.scope == "zone" else principal.subject
     values = {"id": uuid.uuid4(), "zone_id": zone_id, "owner": owner, "url": body.url,
               "secret": SECRET_PREFIX + secrets.token_urlsafe(32), "description": body.description,
@@ -81,6 +83,30 @@ async def create_webhook(uow: UnitOfWork, principal: Principal, zone_id: str, bo
         await uow.idempotency.record(session, scope, idempotency_key, str(row.id))
     await uow.commit()
     return WebhookCreated(**created.model_dump(), secret=row.secret), True
+
+
+async def _as_registered(session: AsyncSession, principal: Principal, zone_id: str, body: WebhookIn) -> WebhookCreated:
+    """A body carrying an endpoint's id, as read, is that endpoint registered again: unchanged, it answers with it
+    (without its secret, shown once when it was registered); endpoints are not edited in place."""
+    sent_id = body.sent_as_read()["id"]
+    try:
+        endpoint_id = uuid.UUID(str(sent_id))
+    except ValueError:
+        endpoint_id = None
+    row = None if endpoint_id is None else (await session.execute(
+        select(webhook_endpoints).where(_visible(principal, zone_id), webhook_endpoints.c.id == endpoint_id))).first()
+    if row is None:
+        raise validation_problem([{"loc": ("body", "id"), "type": "read_only",
+                                   "msg": f"names no webhook of yours in zone {zone_id} ({sent_id}); leave id out to "
+                                          "register a new endpoint"}])
+    registered = _out(row)
+    changed = [field for field in ("url", "description", "severities", "scope")
+               if getattr(body, field) != getattr(registered, field)]
+    if changed:
+        raise validation_problem([{"loc": ("body", field), "type": "read_only",
+                                   "msg": f"differs from webhook {row.id}'s, and an endpoint is not changed in place: "
+                                          "delete it and register the new one (without its id)"} for field in changed])
+    return WebhookCreated(**registered.model_dump(), secret=None)
 
 
 async def list_webhooks(session: AsyncSession, principal: Principal, zone_id: str) -> list[WebhookOut]:

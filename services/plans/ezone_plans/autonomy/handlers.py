@@ -66,6 +66,7 @@ async def on_review_completed(ctx: HandlerContext) -> None:
         SchoolTierChanged(
             zone_id=school.zone_id, school_id=school.id, previous_tier=previous_tier, tier=decision.tier,
             reason=decision.reason, rule=decision.rule, policy_version=policy_version, changed_at=now,
+            current=review.current,
         )
     )
     await _audit.record(

@@ -53,22 +53,44 @@ def recent_run(statuses_by_year: Mapping[str, ReviewStatus | None], wanted: Revi
 
 
 def decide_tier(history: Mapping[str, Mapping[str, str]], policy: PolicyDocument) -> TierDecision:
-    """`history`: school year → subject → review status (the latest review of each)."""
+    """`history`: school year → subject → review status (the latest review of each). The reason says the years and
+    subjects that decided, and the policy rule, in words."""
     by_year = {year: year_status(subjects, policy) for year, subjects in history.items()}
     by_year = {year: status for year, status in by_year.items() if status is not None}
     rules = policy.tiers
+    full_rule = (f"the zone policy gives full autonomy after {_count_years(rules.full_after_years_meeting)} meeting "
+                 f"in a row")
+    intensive_rule = (f"intensive support after {_count_years(rules.intensive_after_years_off_track)} off track in a "
+                      f"row")
     meeting = recent_run(by_year, ReviewStatus.MEETING, rules.full_after_years_meeting)
     if meeting:
         return TierDecision(AutonomyTier.FULL, f"tiers.full_after_years_meeting = {rules.full_after_years_meeting}",
-                            f"meeting its goals in {_years(meeting)}")
+                            f"meeting its goals in {_years(meeting)}; {full_rule}")
     off_track = recent_run(by_year, ReviewStatus.OFF_TRACK, rules.intensive_after_years_off_track)
     if off_track:
         return TierDecision(AutonomyTier.INTENSIVE_SUPPORT,
                             f"tiers.intensive_after_years_off_track = {rules.intensive_after_years_off_track}",
-                            f"off track in {_years(off_track)}")
-    latest = max(by_year, key=school_year_start, default=None)
-    detail = f"{latest} was {by_year[latest].value.replace('_', ' ')}" if latest else "no reviewed year yet"
-    return TierDecision(AutonomyTier.STANDARD, "default", f"neither rule applies ({detail})")
+                            f"off track in {_years(off_track)}; the zone policy moves a school to {intensive_rule}")
+    if not by_year:
+        return TierDecision(AutonomyTier.STANDARD, "default", "no school year reviewed yet: every school starts standard")
+    shown = max(rules.full_after_years_meeting, rules.intensive_after_years_off_track)
+    recent = sorted(by_year, key=school_year_start)[-shown:]
+    said = "; ".join(f"{year} {_STATUS_WORDS[by_year[year]]} ({_subjects(history[year])})" for year in recent)
+    return TierDecision(AutonomyTier.STANDARD, "default", f"{said}; {full_rule} and {intensive_rule}, so standard")
+
+
+_STATUS_WORDS = {ReviewStatus.MEETING: "meeting", ReviewStatus.APPROACHING: "approaching",
+                 ReviewStatus.OFF_TRACK: "off track"}
+_SUBJECT_NAMES = {"ELA": "ELA", "MATH": "Math", "SCI": "Science"}
+
+
+def _subjects(statuses: Mapping[str, str]) -> str:
+    return ", ".join(f"{_SUBJECT_NAMES.get(subject, subject)} {status.replace('_', ' ')}"
+                     for subject, status in sorted(statuses.items()))
+
+
+def _count_years(n: int) -> str:
+    return "1 school year" if n == 1 else f"{n} school years"
 
 
 def _years(years: list[str]) -> str:

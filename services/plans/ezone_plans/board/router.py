@@ -7,6 +7,7 @@ from datetime import date
 from typing import Annotated
 
 from ezone_kit.auth import CurrentPrincipal, Principal, ensure_school, ensure_zone, require_roles
+from ezone_kit.openapi import problem_responses, replayed
 from ezone_kit.service import SessionDep, UnitOfWorkDep
 from fastapi import APIRouter, Depends, Query, Response, status
 
@@ -20,7 +21,8 @@ Admin = Annotated[Principal, Depends(require_roles("admin"))]
 ZoneStaff = Annotated[Principal, Depends(require_roles("admin", "district"))]
 
 
-@router.post("/board-members", response_model=BoardMemberOut, status_code=status.HTTP_201_CREATED, summary="Seat a board member")
+@router.post("/board-members", response_model=BoardMemberOut, status_code=status.HTTP_201_CREATED,
+             summary="Seat a board member", responses={**replayed(BoardMemberOut), **problem_responses(409)})
 async def add_board_member(zone_id: str, body: BoardMemberIn, principal: Admin, uow: UnitOfWorkDep, response: Response) -> BoardMember:
     """Idempotent on `subject`: the same member again answers 200 unchanged, other details 409.
     A seat holds one member at a time: overlapping terms on a seat are a 409."""
@@ -40,7 +42,8 @@ async def list_board_members(
     return await service.board_on(session, zone_id, active_on or date.today())
 
 
-@router.patch("/board-members/{member_id}", response_model=BoardMemberOut, summary="Change a member's seat or term")
+@router.patch("/board-members/{member_id}", response_model=BoardMemberOut, summary="Change a member's seat or term",
+              responses=problem_responses(409))
 async def update_board_member(zone_id: str, member_id: uuid.UUID, body: BoardMemberUpdate, principal: Admin,
                               uow: UnitOfWorkDep) -> BoardMember:
     """E.g. `{"active_to": "2026-06-30"}` ends a term. A PATCH that changes nothing is not audited."""
@@ -49,7 +52,8 @@ async def update_board_member(zone_id: str, member_id: uuid.UUID, body: BoardMem
 
 
 @router.post("/schools/{school_id}/leadership", response_model=LeaderOut, status_code=status.HTTP_201_CREATED,
-             summary="Add a member to a school's leadership team")
+             summary="Add a member to a school's leadership team",
+             responses={**replayed(LeaderOut), **problem_responses(409)})
 async def add_leader(zone_id: str, school_id: uuid.UUID, body: LeaderIn, principal: ZoneStaff, uow: UnitOfWorkDep,
                      response: Response) -> LeadershipMember:
     """Idempotent on `subject`: the same member again answers 200 unchanged (also once taken off the team;
@@ -70,7 +74,8 @@ async def leadership_team(
     return await service.leadership_team(session, zone_id, school_id, include_inactive)
 
 
-@router.patch("/schools/{school_id}/leadership/{member_id}", response_model=LeaderOut, summary="Change a team member")
+@router.patch("/schools/{school_id}/leadership/{member_id}", response_model=LeaderOut, summary="Change a team member",
+              responses=problem_responses(409))
 async def update_leader(zone_id: str, school_id: uuid.UUID, member_id: uuid.UUID, body: LeaderUpdate,
                         principal: ZoneStaff, uow: UnitOfWorkDep) -> LeadershipMember:
     ensure_zone(principal, zone_id)

@@ -64,6 +64,9 @@ class BoardMemberOut(BaseModel):
     active_to: date | None
 
 
+BoardMemberUpdate.read_as = BoardMemberOut
+
+
 class LeaderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -102,3 +105,6 @@ class LeaderOut(BaseModel):
     elected_on: date | None
     term_ends: date | None
     active: bool
+
+
+LeaderUpdate.read_as = LeaderOut

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
+from ezone_kit.as_read import check_as_read
 from ezone_kit.auth import Principal
 from ezone_kit.problems import TYPE_BASE, Problem
 from ezone_kit.uow import UnitOfWork
@@ -103,6 +104,7 @@ async def update_board_member(uow: UnitOfWork, actor: Principal, zone_id: str, m
     member = await uow.session.get(BoardMember, member_id)
     if member is None or member.zone_id != zone_id:
         raise Problem(404, f"Board member {member_id} was not found in zone {zone_id!r}.")
+    check_as_read(data, id=member.id, zone_id=member.zone_id, subject=member.subject)
     current = {field: getattr(member, field) for field in _MEMBER_FIELDS}
     changed = {field: value for field, value in data.changes().items() if current[field] != value}
     if not changed:
@@ -195,6 +197,7 @@ async def update_leader(uow: UnitOfWork, actor: Principal, zone_id: str, school_
     leader = await uow.session.get(LeadershipMember, member_id)
     if leader is None or leader.school_id != school_id:
         raise Problem(404, f"Leadership team member {member_id} was not found at school {school_id}.")
+    check_as_read(data, id=leader.id, school_id=leader.school_id, subject=leader.subject)
     current = {field: getattr(leader, field) for field in (*_LEADER_FIELDS, "active")}
     changed = {field: value for field, value in data.changes().items() if current[field] != value}
     if not changed:

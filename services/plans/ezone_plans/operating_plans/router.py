@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Literal
 
 from ezone_kit.auth import Principal, ensure_school, ensure_zone, require_roles
+from ezone_kit.openapi import problem_responses, replayed
 from ezone_kit.problems import Problem
 from ezone_kit.service import SessionDep, UnitOfWorkDep
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
@@ -51,7 +52,10 @@ def _required(if_match: str | None) -> str:
     return if_match
 
 
-@router.post(PLANS, response_model=PlanView, status_code=status.HTTP_201_CREATED, summary="Start a school's plan for a school year")
+@router.post(PLANS, response_model=PlanView, status_code=status.HTTP_201_CREATED,
+             summary="Start a school's plan for a school year",
+             responses={**replayed(PlanView, "The same body with the same `Idempotency-Key`: the plan it created."),
+                        **problem_responses(409)})
 async def create_plan(
     zone_id: str, school_id: uuid.UUID, body: PlanCreate, principal: SchoolTeam, uow: UnitOfWorkDep, response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
@@ -80,7 +84,8 @@ async def get_plan(zone_id: str, school_id: uuid.UUID, school_year: SchoolYearPa
     return _with_etag(response, await service.get_plan(session, principal, zone_id, school_id, school_year))
 
 
-@router.put(PLAN, response_model=PlanView, summary="Replace the content of the plan's open version")
+@router.put(PLAN, response_model=PlanView, summary="Replace the content of the plan's open version",
+            responses=problem_responses(409, 412, 428))
 async def edit_plan(zone_id: str, school_id: uuid.UUID, school_year: SchoolYearPath, body: PlanContent,
                     principal: SchoolTeam, uow: UnitOfWorkDep, response: Response, if_match: IfMatch = None) -> PlanView:
     """Only while the open version is a draft or returned; `If-Match` must carry its current ETag."""
@@ -89,7 +94,8 @@ async def edit_plan(zone_id: str, school_id: uuid.UUID, school_year: SchoolYearP
     return _with_etag(response, plan)
 
 
-@router.post(PLAN + "/submit", response_model=PlanView, summary="Submit the open version for the board's decision")
+@router.post(PLAN + "/submit", response_model=PlanView, summary="Submit the open version for the board's decision",
+             responses=problem_responses(409, 412, 428))
 async def submit_plan(zone_id: str, school_id: uuid.UUID, school_year: SchoolYearPath, principal: SchoolTeam,
                       uow: UnitOfWorkDep, response: Response, if_match: IfMatch = None) -> PlanView:
     """A `full`-tier school's small amendment is approved at once; an `intensive_support` school must buy from a vetted partner."""
@@ -99,7 +105,7 @@ async def submit_plan(zone_id: str, school_id: uuid.UUID, school_year: SchoolYea
 
 
 @router.post(PLAN + "/amendments", response_model=PlanView, status_code=status.HTTP_201_CREATED,
-             summary="Start an amendment of the approved plan")
+             summary="Start an amendment of the approved plan", responses=problem_responses(409))
 async def amend_plan(zone_id: str, school_id: uuid.UUID, school_year: SchoolYearPath, principal: SchoolTeam,
                      uow: UnitOfWorkDep, response: Response) -> PlanView:
     """A new draft version, copied from the approved one, that goes through the same decision."""
@@ -108,7 +114,9 @@ async def amend_plan(zone_id: str, school_id: uuid.UUID, school_year: SchoolYear
 
 
 @router.post(PLAN + "/votes", response_model=VoteResult, status_code=status.HTTP_201_CREATED,
-             summary="Vote on the submitted version (seated board members)")
+             summary="Vote on the submitted version (seated board members)",
+             responses={**replayed(VoteResult, "A member's second vote: it replaces the first."),
+                        **problem_responses(409)})
 async def cast_vote(zone_id: str, school_id: uuid.UUID, school_year: SchoolYearPath, body: VoteIn, principal: BoardVoter,
                     uow: UnitOfWorkDep, response: Response) -> VoteResult:
     """A member's second vote replaces the first (200). The plan is decided by the zone's voting rule."""

@@ -156,6 +156,14 @@ def goal_errors(
     return errors
 
 
+def budget_errors(budget: BudgetLever) -> list[FieldError]:
+    spent = sum((item.amount for item in budget.line_items), Decimal(0))
+    if spent > budget.total:
+        return [FieldError(("levers", "budget", "line_items"),
+                           f"the line items add up to {spent}, more than the budget total {budget.total}", "over_total")]
+    return []
+
+
 def _listed(values: Iterable[StrEnum]) -> str:
     return ", ".join(v.value for v in values)
 
@@ -166,7 +174,27 @@ def with_goal_ids(goals: Sequence[GoalIn], earlier: Iterable[StoredGoal]) -> lis
     known: dict[tuple[str, str, str], uuid.UUID] = {}
     for goal in earlier:
         known.setdefault(goal.key(), goal.goal_id)
-    return [StoredGoal(goal_id=known.get(goal.key()) or uuid.uuid4(), **goal.model_dump()) for goal in goals]
+    return [StoredGoal(**goal.model_dump(exclude={"goal_id"}), goal_id=known.get(goal.key()) or uuid.uuid4())
+            for goal in goals]
+
+
+def goal_id_errors(goals: Sequence[GoalIn], earlier: Iterable[StoredGoal]) -> list[FieldError]:
+    """A goal sent back with its id is fine when the id is this plan's goal measuring the same thing; any other id
+    would silently be replaced, so it is refused with what the id belongs to."""
+    known = {goal.goal_id: goal for goal in earlier}
+    errors: list[FieldError] = []
+    for n, goal in enumerate(goals):
+        if goal.goal_id is None:
+            continue
+        owner = known.get(goal.goal_id)
+        if owner is None:
+            errors.append(FieldError(("goals", n, "goal_id"), "is not the id of a goal of this plan; leave goal_id out for "
+                                     "a new goal", "unknown_goal_id"))
+        elif owner.key() != goal.key():
+            errors.append(FieldError(("goals", n, "goal_id"), f"is the id of the goal on {'/'.join(owner.key())}; a goal "
+                                     "measuring another metric, subject or subgroup is a new goal: leave goal_id out",
+                                     "goal_id_mismatch"))
+    return errors
 
 
 PURCHASING_PROVIDERS = frozenset({"district", "partner"})

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from itertools import chain
 from typing import Any
 
 from ezone_kit.auth import Principal
@@ -34,7 +33,9 @@ from .rules import (
     VersionStatus,
     budget_envelope,
     decide,
+    budget_errors,
     goal_errors,
+    goal_id_errors,
     next_status,
     qualifies_for_auto_approval,
     school_year_span,
@@ -207,7 +208,8 @@ async def create_plan(uow: UnitOfWork, actor: Principal, zone_id: str, school_id
         if replay is not None:
             return await plan_view(session, actor, await _load(session, zone_id, school.id, body.school_year)), False
     policy_version, policy = await current_policy(session, zone_id)
-    _raise_if_invalid(await _goal_errors(session, zone_id, body.school_year, body.goals, policy))
+    _raise_if_invalid(await _goal_errors(session, zone_id, body.school_year, body.goals, policy)
+                      + budget_errors(body.levers.budget) + goal_id_errors(body.goals, earlier=()))
     # ON CONFLICT DO NOTHING: of simultaneous creates one inserts, the others wait for it and find its row.
     plan = (await session.execute(
         pg_insert(Plan).values(id=uuid.uuid4(), zone_id=zone_id, school_id=school.id, school_year=body.school_year)
@@ -241,9 +243,11 @@ async def edit_plan(uow: UnitOfWork, actor: Principal, zone_id: str, school_id: 
     version = state.current
     _advance(version, Action.EDIT)
     policy_version, policy = await current_policy(session, zone_id)
-    _raise_if_invalid(await _goal_errors(session, zone_id, school_year, body.goals, policy))
+    earlier_goals = [*_goals(version), *_goals(state.approved)]
+    _raise_if_invalid(await _goal_errors(session, zone_id, school_year, body.goals, policy)
+                      + budget_errors(body.levers.budget) + goal_id_errors(body.goals, earlier_goals))
     before = _snapshot(version, content=True)
-    version.content = _stored_content(body, earlier_goals=chain(_goals(version), _goals(state.approved)))
+    version.content = _stored_content(body, earlier_goals)
     version.revision += 1
     version.policy_version = policy_version
     version.updated_at = _now()

@@ -6,6 +6,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+from ezone_schemas.catalog import (
+    OutcomeMeasure,
+    ServiceCategory,
+    default_district_service_categories,
+    default_evidence_measures,
+)
 from ezone_schemas.vocabulary import (
     GRADES,
     METRIC_RANGES,
@@ -55,6 +61,51 @@ class TierRules(BaseModel):
     intensive_after_years_off_track: Annotated[int, Field(ge=1, le=5)] = 2
     auto_approve_amendment_below: Annotated[Decimal, Field(ge=0, description="`full` tier: an amendment changing the budget total by less than this is approved on submission.")] = Decimal("25000")
     intensive_requires_vetted_partner: bool = True
+
+
+class EvidenceRules(BaseModel):
+    """How the catalog judges a partner's evidence of impact against comparable schools (docs/catalog.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    minimum_schools: Annotated[int, Field(ge=1, le=100, description=(
+        "Schools that used a service, each with an outcome and a comparison, needed for a verdict; fewer: "
+        "`too_few_to_tell`."))] = 5
+    minimum_comparison_schools: Annotated[int, Field(ge=1, le=100, description=(
+        "Comparable schools an outcome needs; with fewer in the zone it has no comparison and does not count."))] = 3
+    comparable_within_points: Annotated[float, Field(gt=0, le=100, description=(
+        "A comparable school did not use the service, and its figure the year before was within this many points "
+        "of the school's, in the same subject and years."))] = 10.0
+    meaningful_difference: Annotated[float, Field(ge=0, le=100, description=(
+        "`better_than_comparison` / `worse_than_comparison` need a mean difference of at least this many points "
+        "and a 95% interval that does not include 0; otherwise `no_different`."))] = 2.0
+    window_school_years: Annotated[int, Field(ge=1, le=50, description=(
+        "Evidence and review findings of the current school year and the `window_school_years - 1` before it "
+        "count; older ones are marked stale (outcomes: shown, not counted)."))] = 3
+    measures: dict[ServiceCategory, list[OutcomeMeasure]] = Field(
+        default_factory=default_evidence_measures,
+        description="What a service of each category is judged on; a category left out or with none: not measured.")
+
+
+class DistrictServicesLine(BaseModel):
+    """What the district provides every school, paid from a line of its own rather than the school's plan (docs/catalog.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    categories: Annotated[list[ServiceCategory], Field(max_length=len(ServiceCategory))] = Field(
+        default_factory=default_district_service_categories, description=(
+            "A non-optional service of these categories is charged to the district-services line; any other "
+            "non-optional service, and every order, to the services budget of the school's approved plan."))
+    per_pupil_allocation: Annotated[Decimal | None, Field(ge=0, max_digits=14, decimal_places=2, description=(
+        "The line per pupil of the school's enrollment, shown beside what is charged to it; null: the district "
+        "covers these services in full."))] = None
+
+    @field_validator("categories")
+    @classmethod
+    def _each_once(cls, categories: list[ServiceCategory]) -> list[ServiceCategory]:
+        if len(set(categories)) != len(categories):
+            raise _invalid("district_services.categories lists each category once")
+        return categories
 
 
 MAX_ACCOUNTABILITY_RULES = 50
@@ -180,8 +231,15 @@ class PolicyDocument(BaseModel):
                     "`highest_score`. A result with a score or level always beats a not-tested row; ties go to the "
                     "higher scale score, then to the assessment's namespace and identifier.",
     )
+    alert_school_years: Annotated[int, Field(ge=1, le=50)] = Field(
+        2, description="Which reviews alert: those of the current school year (the one today falls in; a school year "
+                       "starts on 1 July), of the `alert_school_years - 1` years before it, or later. Reviews of "
+                       "earlier years (a history load, a backfill) are kept and shown but alert no one, and neither "
+                       "do the tier changes they cause. 2: the current and the previous school year.")
     voting: VotingRule = Field(default_factory=VotingRule)
     tiers: TierRules = Field(default_factory=TierRules)
+    evidence: EvidenceRules = Field(default_factory=EvidenceRules)
+    district_services: DistrictServicesLine = Field(default_factory=DistrictServicesLine)
 
     @field_validator("accountability_assessments")
     @classmethod
@@ -201,12 +259,20 @@ class PolicyDocument(BaseModel):
                                f"zone does not track (subjects)")
         return rules
 
-    @model_validator(mode="after")
-    def _consistent(self) -> PolicyDocument:
-        if Subgroup.ALL_STUDENTS not in self.subgroups:
+    # Field validators, not a model validator: a model validator runs only once every field is valid, so its
+    # errors would come a request after the others.
+    @field_validator("subgroups")
+    @classmethod
+    def _tracks_all_students(cls, subgroups: list[Subgroup]) -> list[Subgroup]:
+        if Subgroup.ALL_STUDENTS not in subgroups:
             raise ValueError("subgroups must include all_students")
-        for metric, band in self.approaching_band.items():
+        return subgroups
+
+    @field_validator("approaching_band")
+    @classmethod
+    def _bands_within_range(cls, bands: dict[Metric, float]) -> dict[Metric, float]:
+        for metric, band in bands.items():
             low, high = METRIC_RANGES[metric]
             if band > high - low:
                 raise ValueError(f"approaching_band.{metric.value} ({band}) is wider than the metric's range {low}–{high}")
-        return self
+        return bands

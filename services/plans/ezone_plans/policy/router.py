@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from ezone_kit.auth import CurrentPrincipal, Principal, ensure_zone, require_roles
+from ezone_kit.openapi import problem_responses, replayed
 from ezone_kit.service import SessionDep, UnitOfWorkDep
 from fastapi import APIRouter, Depends, Header, Path, Response, status
 from pydantic import BaseModel
@@ -53,7 +54,9 @@ async def get_policy_version(zone_id: str, version: Annotated[int, Path(ge=1)], 
     return _out(await service.policy_version(session, zone_id, version))
 
 
-@router.put("", response_model=PolicyOut, status_code=status.HTTP_201_CREATED, summary="Adopt a new policy version")
+@router.put("", response_model=PolicyOut, status_code=status.HTTP_201_CREATED, summary="Adopt a new policy version",
+            responses={**replayed(PolicyOut, "The current document again: the current version, unchanged."),
+                       **problem_responses(412, 428)})
 async def put_policy(zone_id: str, body: PolicyDocument, principal: Admin, uow: UnitOfWorkDep, response: Response,
                      if_match: Annotated[str | None, Header(description="The current policy's `ETag`; required.")] = None
                      ) -> PolicyOut:

@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated
 
 from ezone_kit.auth import CurrentPrincipal, Principal, ensure_school, ensure_zone, require_roles
+from ezone_kit.openapi import problem_responses, replayed
 from ezone_kit.problems import Problem
 from ezone_kit.service import SessionDep, UnitOfWorkDep
 from fastapi import APIRouter, Depends, Header, Response, status
@@ -20,7 +21,8 @@ ZoneStaff = Annotated[Principal, Depends(require_roles("admin", "district"))]
 IfMatch = Annotated[str | None, Header(description="The school's `ETag` as last read; required.")]
 
 
-@router.post("", response_model=ZoneOut, status_code=status.HTTP_201_CREATED, summary="Register a zone")
+@router.post("", response_model=ZoneOut, status_code=status.HTTP_201_CREATED, summary="Register a zone",
+             responses={**replayed(ZoneOut), **problem_responses((404, "The token is not for this zone."), 409)})
 async def register_zone(body: ZoneIn, principal: Admin, uow: UnitOfWorkDep, response: Response) -> Zone:
     """An admin token for zone Z registers zone Z; sending it again changes nothing (200)."""
     ensure_zone(principal, body.id)
@@ -46,7 +48,8 @@ async def update_zone(zone_id: str, body: ZoneUpdate, principal: Admin, uow: Uni
     return await service.update_zone(uow, principal, zone_id, body)
 
 
-@router.post("/{zone_id}/schools", response_model=SchoolOut, status_code=status.HTTP_201_CREATED, summary="Register a school")
+@router.post("/{zone_id}/schools", response_model=SchoolOut, status_code=status.HTTP_201_CREATED,
+             summary="Register a school", responses={**replayed(SchoolOut), **problem_responses(409)})
 async def register_school(zone_id: str, body: SchoolIn, principal: ZoneStaff, uow: UnitOfWorkDep, response: Response) -> SchoolOut:
     """Idempotent on the school code: the same school sent again answers 200 with `created: false`."""
     ensure_zone(principal, zone_id)
@@ -75,7 +78,8 @@ async def get_school(zone_id: str, school_id: uuid.UUID, principal: CurrentPrinc
     return service.school_out(school, created=False)
 
 
-@router.patch("/{zone_id}/schools/{school_id}", response_model=SchoolOut, summary="Change a school's name, grade span or enrollment")
+@router.patch("/{zone_id}/schools/{school_id}", response_model=SchoolOut,
+              summary="Change a school's name, grade span or enrollment", responses=problem_responses(412, 428))
 async def update_school(zone_id: str, school_id: uuid.UUID, body: SchoolUpdate, principal: ZoneStaff, uow: UnitOfWorkDep,
                         response: Response, if_match: IfMatch = None) -> SchoolOut:
     """Needs `If-Match` with the ETag of a GET (428 without, 412 when someone changed the school since).

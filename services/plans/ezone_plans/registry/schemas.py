@@ -5,6 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
+from ezone_kit.as_read import AsRead
 from ezone_schemas.vocabulary import AutonomyTier
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -35,10 +36,8 @@ def not_null(*fields: str) -> Any:
     return field_validator(*fields)(_refuse_null)
 
 
-class Patch(BaseModel):
-    """A partial update: a field left out stays as it is."""
-
-    model_config = ConfigDict(extra="forbid")
+class Patch(AsRead):
+    """A partial update: a field left out stays as it is. The resource as read may be sent back whole."""
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
@@ -72,6 +71,9 @@ class ZoneOut(BaseModel):
     created_at: datetime
 
 
+ZoneUpdate.read_as = ZoneOut
+
+
 class SchoolIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -103,3 +105,6 @@ class SchoolOut(BaseModel):
     enrollment: int | None
     tier: AutonomyTier = Field(description="The school's earned-autonomy tier; it follows from its reviews and cannot be set here.")
     created: bool = Field(False, description="True when this request registered it; false when it already existed.")
+
+
+SchoolUpdate.read_as = SchoolOut

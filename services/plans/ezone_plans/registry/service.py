@@ -6,15 +6,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ezone_kit.as_read import check_as_read
 from ezone_kit.auth import Principal
 from ezone_kit.preconditions import check_if_match
 from ezone_kit.problems import Problem
 from ezone_kit.uow import UnitOfWork
 from ezone_schemas import SchoolRegistered, SchoolUpdated, ZoneRegistered
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from ..models import School, Zone
+from ..models import School, Zone, state_code
 from ..policy.document import PolicyDocument
 from ..policy.service import adopt_policy
 from .schemas import SchoolIn, SchoolOut, SchoolUpdate, ZoneIn, ZoneUpdate
@@ -63,18 +64,25 @@ async def register_zone(uow: UnitOfWork, actor: Principal, data: ZoneIn) -> tupl
 
 
 async def register_school(uow: UnitOfWork, actor: Principal, zone_id: str, data: SchoolIn) -> SchoolOut:
+    """A state school code belongs to one zone at a time: a code another zone holds is a 409 naming that zone."""
     if await uow.session.get(Zone, zone_id) is None:
         raise Problem(404, f"Zone {zone_id!r} was not found.")
+    # ON CONFLICT DO NOTHING on the one-school-per-code index: of simultaneous registrations of a code (in any zones)
+    # one inserts, the others wait for it and find its row.
     school = (
         await uow.session.execute(
             pg_insert(School).values(id=uuid.uuid4(), zone_id=zone_id, **data.model_dump())
-            .on_conflict_do_nothing(index_elements=[School.zone_id, School.code]).returning(School)
+            .on_conflict_do_nothing().returning(School)
         )
     ).scalar_one_or_none()
     if school is None:
         existing = (
-            await uow.session.execute(select(School).where(School.zone_id == zone_id, School.code == data.code))
+            await uow.session.execute(select(School).where(state_code(School.code) == state_code(literal(data.code))))
         ).scalar_one()
+        if existing.zone_id != zone_id:
+            raise Problem(409, f"School code {data.code} belongs to zone {existing.zone_id!r}: a state school "
+                               "code belongs to one zone at a time. Check the code; if it is right, the school is "
+                               "that zone's.", owner_zone=existing.zone_id)
         if any(getattr(existing, f) != getattr(data, f) for f in _SCHOOL_FIELDS):
             raise Problem(409, f"School {data.code} is already registered in {zone_id} with other details; update it instead.",
                           school_id=str(existing.id))
@@ -96,6 +104,7 @@ async def update_zone(uow: UnitOfWork, actor: Principal, zone_id: str, data: Zon
     zone = (await uow.session.execute(select(Zone).where(Zone.id == zone_id).with_for_update())).scalar_one_or_none()
     if zone is None:
         raise Problem(404, f"Zone {zone_id!r} was not found.")
+    check_as_read(data, id=zone.id)
     before = _facts(zone, _ZONE_FIELDS)
     changed = {field: value for field, value in data.changes().items() if before[field] != value}
     if not changed:
@@ -119,6 +128,7 @@ async def update_school(uow: UnitOfWork, actor: Principal, zone_id: str, school_
     ).scalar_one_or_none()
     if school is None:
         raise Problem(404, f"School {school_id} was not found in zone {zone_id!r}.")
+    check_as_read(data, id=school.id, zone_id=school.zone_id, code=school.code)
     before = _facts(school, _SCHOOL_FIELDS)
     changed = {field: value for field, value in data.changes().items() if before[field] != value}
     check_if_match(if_match, school_etag(school), already_applied=not changed)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from ezone_kit.auth import Principal, ensure_zone, require_roles
+from ezone_kit.openapi import problem_responses, replayed
 from ezone_kit.service import KitDep, SessionDep, UnitOfWorkDep
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from . import oauth
 from .schemas import OAuthClientIn, OAuthClientOut, TokenOut
@@ -26,7 +28,9 @@ def token_issuer(request: Request, kit: KitDep) -> oauth.TokenIssuer:
 
 
 @router.post("/zones/{zone_id}/oauth-clients", response_model=OAuthClientOut, status_code=status.HTTP_201_CREATED,
-             summary="Register an SIS client (OAuth2 client credentials)")
+             summary="Register an SIS client (OAuth2 client credentials)",
+             responses={**replayed(OAuthClientOut, "The same name and schools again: the client, without a secret."),
+                        **problem_responses(409)})
 async def register_client(zone_id: str, body: OAuthClientIn, principal: Admin, uow: UnitOfWorkDep,
                           response: Response) -> OAuthClientOut:
     """201 with `client_id` and `client_secret` — the secret is shown only here. The same name and schools
@@ -52,12 +56,19 @@ _FORM = {"application/x-www-form-urlencoded": {"schema": {
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+class OAuthErrorOut(BaseModel):
+    """An error of the token endpoint, as RFC 6749 §5.2 shapes it."""
+
+    error: str
+    error_description: str
+
+
 @router.post("/ed-fi/oauth/token", response_model=TokenOut, summary="Get an access token (the Ed-Fi base URL's)",
              openapi_extra={"requestBody": {"required": True, "content": _FORM}}, include_in_schema=False)
 @router.post("/oauth/token", response_model=TokenOut, summary="Get an access token (RFC 6749 §4.4)",
              openapi_extra={"requestBody": {"required": True, "content": _FORM}},
-             responses={400: {"description": "`invalid_request` or `unsupported_grant_type`"},
-                        401: {"description": "`invalid_client`"}})
+             responses={400: {"description": "`invalid_request` or `unsupported_grant_type`", "model": OAuthErrorOut},
+                        401: {"description": "`invalid_client`", "model": OAuthErrorOut}})
 async def token(request: Request, session: SessionDep, issuer: Annotated[oauth.TokenIssuer, Depends(token_issuer)]) -> Response:
     """Client credentials by HTTP Basic or as `client_id`/`client_secret` form fields. The token is a
     `sis` bearer token for the client's zone and schools."""

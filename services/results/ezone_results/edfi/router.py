@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from ezone_kit.auth import Principal, current_principal, require_roles
+from ezone_kit.openapi import problem_responses
 from fastapi import APIRouter, Request, Response
 
 from . import discovery
@@ -28,6 +29,17 @@ _client = require_roles("sis", "admin", "district")
 
 
 router = APIRouter(tags=["ed-fi"], route_class=EdFiRoute)
+
+# What the data routes answer besides the kit's own problems (their bodies are in Ed-Fi's problem shape, RFC 9457 too).
+_CALLER = problem_responses(401, (403, "The token's role or schools do not allow this item."), 503)
+_READ = {**_CALLER, **problem_responses((400, "An unknown or invalid query parameter, each in `validationErrors`."))}
+_WRITE = {**_READ, **problem_responses(
+    (400, "An invalid item, every problem listed in `validationErrors`; nothing was stored."),
+    (409, "A reference to an item that does not exist, or a natural key another item has; nothing was stored."),
+    (413, "The request body is over this service's limit; nothing was stored."))}
+_STALE = problem_responses((412, "`If-Match` is not the item's current `_etag`; nothing was changed."))
+_REFERRED = problem_responses((409, "Other items refer to this one; nothing was deleted."))
+_ITEM_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
 
 
 def _base(request: Request) -> str:
@@ -99,7 +111,8 @@ async def openapi_document(kind: str, request: Request) -> Response:
     return _json(discovery.openapi(kind, _base(request)))
 
 
-@router.get(f"{BASE}/changeQueries/v1/availableChangeVersions", summary="The change versions a reader can ask for")
+@router.get(f"{BASE}/changeQueries/v1/availableChangeVersions", summary="The change versions a reader can ask for",
+            responses=_CALLER)
 async def available_change_versions(request: Request) -> Response:
     newest = await _edfi(request).newest_change_version(await _caller(request))
     return _json({"oldestChangeVersion": 0, "newestChangeVersion": newest})
@@ -201,14 +214,19 @@ async def delete_item(name: str, item_id: str, request: Request) -> Response:
 
 for prefix, documented in ((DATA, True), (LEGACY_DATA, False)):
     router.add_api_route(f"{prefix}/{{name}}", list_items, methods=["GET"], include_in_schema=documented,
-                         summary="A page of the zone's items of an Ed-Fi resource")
+                         summary="A page of the zone's items of an Ed-Fi resource", responses=_READ)
     router.add_api_route(f"{prefix}/{{name}}", post_item, methods=["POST"], include_in_schema=documented,
-                         summary="Create or update an item of an Ed-Fi resource")
+                         summary="Create or update an item of an Ed-Fi resource", status_code=201,
+                         response_class=Response, response_description="Created (`Location` names it)",
+                         openapi_extra=_ITEM_BODY,
+                         responses={200: {"description": "Updated, or already as sent"}, **_WRITE})
     router.add_api_route(f"{prefix}/{{name}}/deletes", deleted_items, methods=["GET"], include_in_schema=documented,
-                         summary="Items deleted (change queries)")
+                         summary="Items deleted (change queries)", responses=_READ)
     router.add_api_route(f"{prefix}/{{name}}/{{item_id}}", get_item, methods=["GET"], include_in_schema=documented,
-                         summary="One item")
+                         summary="One item", responses=_CALLER)
     router.add_api_route(f"{prefix}/{{name}}/{{item_id}}", put_item, methods=["PUT"], include_in_schema=documented,
-                         summary="Replace an item")
+                         summary="Replace an item", status_code=204, response_class=Response, openapi_extra=_ITEM_BODY,
+                         responses={**_WRITE, **_STALE})
     router.add_api_route(f"{prefix}/{{name}}/{{item_id}}", delete_item, methods=["DELETE"], include_in_schema=documented,
-                         summary="Delete an item")
+                         summary="Delete an item", status_code=204, response_class=Response,
+                         responses={**_CALLER, **_REFERRED, **_STALE})

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from ezone_kit.auth import Principal, ensure_zone, require_roles
 from ezone_kit.body_limit import streamed_body
+from ezone_kit.openapi import problem_responses, replayed
 from ezone_kit.problems import Problem
 from ezone_kit.service import KitDep, SessionDep, UnitOfWorkDep
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
@@ -23,12 +24,13 @@ Partial = Annotated[bool, Query(description="Store the valid rows and list the o
                                            "row is invalid. A batch with no valid row is refused (422) either way.")]
 
 _BATCH_ANSWERS = {
-    200: {"description": "The batch this Idempotency-Key already stored, as it was stored.", "model": BatchSummary},
-    403: {"description": "A row for a school the token does not act for; nothing was stored."},
-    413: {"description": "More than 10,000 rows, or a body over the request body limit (`EZONE_MAX_REQUEST_BODY_BYTES`, "
-                           "16 MiB by default); nothing was stored."},
-    415: {"description": "A body that is not sent as JSON."},
-    422: {"description": "Invalid rows (every one listed, with `row`, `field`, `reason`); nothing was stored."},
+    **replayed(BatchSummary, "The batch this Idempotency-Key already stored, as it was stored."),
+    **problem_responses(
+        (403, "A row for a school the token does not act for; nothing was stored."),
+        (413, "More than 10,000 rows, or a body over the request body limit (`EZONE_MAX_REQUEST_BODY_BYTES`, 16 MiB by "
+              "default); nothing was stored."),
+        (415, "A body that is not sent as JSON."),
+        (422, "Invalid rows (every one listed, with `row`, `field`, `reason`); nothing was stored.")),
 }
 
 
@@ -79,7 +81,9 @@ async def post_enrollments(zone_id: str, request: Request, principal: Submitter,
 
 
 @router.post("/results/csv", response_model=BatchSummary, status_code=status.HTTP_201_CREATED,
-             summary="Upload a CSV file of student results, streamed (any size)",
+             summary="Upload a CSV file of student results, streamed (any size)", responses=problem_responses(
+                 (415, "A body that is not sent as `text/csv`."),
+                 (422, "A file that cannot be read, or an invalid header line; invalid rows are listed in the batch.")),
              openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}})
 @streamed_body  # read as it arrives, never held whole: no request body limit
 async def upload_results_csv(zone_id: str, request: Request, principal: Submitter, kit: KitDep, response: Response) -> BatchSummary:

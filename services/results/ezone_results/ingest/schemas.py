@@ -242,7 +242,14 @@ def parse_row(model: type[Row], raw: Any, index: int, zone_schools: Collection[u
     return row, []
 
 
+# What people know a school by is its state code; a row must name the school by its id in ezone.
+SCHOOL_ID_REASON = ("must be the school's id in ezone, a UUID such as 3f2b6c1e-8d4a-4c3b-9a7e-1b2c3d4e5f60, not its "
+                    "state code: GET /zones/{zone_id}/schools lists each school's `id` beside its `code`")
+
+
 def _reason(error: Any) -> str:
+    if error["loc"] == ("school_id",) and error["type"] in ("uuid_parsing", "uuid_type"):
+        return SCHOOL_ID_REASON
     if error["type"] == "extra_forbidden":
         return "unknown field"
     if error["type"] == "missing":
@@ -251,7 +258,8 @@ def _reason(error: Any) -> str:
 
 
 def foreign_rows(raw_rows: Sequence[Any], may_act_for_school: Callable[[str], bool]) -> list[int]:
-    """Indexes of the rows whose `school_id` the caller may not act for (rows without one are left to validation)."""
+    """Indexes of the rows whose `school_id` the caller may not act for (rows without one, or with a value that is no
+    school id at all, such as a state code, are left to validation, which says what to send)."""
     if set(map(type, raw_rows)) == {dict}:
         school_ids = list(map(dict.get, raw_rows, repeat("school_id")))
     else:
@@ -261,16 +269,17 @@ def foreign_rows(raw_rows: Sequence[Any], may_act_for_school: Callable[[str], bo
         named = set(school_ids) - {None}
     else:
         named = {school for school in school_ids if isinstance(school, str)}
-    refused = {school for school in named if not may_act_for_school(_uuid_text(school))}
+    refused = {school for school in named
+               if (canonical := _canonical_uuid(school)) and not may_act_for_school(canonical)}
     return [index for index, school in enumerate(school_ids) if school in refused] if refused else []
 
 
-def _uuid_text(value: str) -> str:
+def _canonical_uuid(value: str) -> str | None:
     # Tokens list schools in canonical form; a row may write the same id in capitals or without dashes.
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        return value
+        return None
 
 
 class ResultBatchIn(BaseModel):

@@ -16,13 +16,14 @@ Choices this module makes (see docs/reviews.md):
 - Participation = tested ÷ the students expected to test: those enrolled in a tested grade during its
   testing window, plus anyone with a result row. With no enrollments known the denominator is the result
   rows alone (tested + not-tested codes), and the figures say so (`participation_basis`).
-- Achievement percentile: DESE's `ach_pctl` — the percentile rank of the school's average scaled score
-  among all schools with results for the subject and year: 100 × (schools below + ½ × other schools
-  equal) ÷ schools, rounded half up, clamped to 1..99.
+- Achievement percentile: DESE's `ach_pctl` — the school's group among the same group at every school the state
+  ranks (state_ranking): its mean rank r of N, in one of 99 equal groups, floor(99 r / (N + 1)) + 1. A group the
+  state does not rank, or that the policy suppresses, has none, and the figures say why.
 - Goal target: the annual target, or during the school year the latest interim target already due.
 - Overall status: the worst status among goals with data; with no such goal, all-students proficiency
   against the previous year (not lower → meeting, lower by at most the policy's band → approaching,
   else off_track; no previous year → insufficient_data).
+- Every status carries its reason (reasons.py): the deciding rule, the numbers it compared and a sentence.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ezone_schemas.plans import GoalContract
-from ezone_schemas.results import GoalFinding, IntegrityFlag
+from ezone_schemas.results import GoalFinding, IntegrityFlag, StatusReason
 from ezone_schemas.vocabulary import Metric, ReviewStatus, Subgroup, Subject
 
+from . import reasons
 from .policy import ReviewPolicy
 from .schemas import AssessmentCounted, ParticipationBasis, SubgroupFigures
 
@@ -45,6 +47,9 @@ MIN_COMPARISON_SCHOOLS = 5
 EXPECTED_LOW_SCORER_SHARE = 0.25  # last year's bottom quartile: a quarter of any random drop
 
 _SEVERITY = {ReviewStatus.MEETING: 0, ReviewStatus.APPROACHING: 1, ReviewStatus.OFF_TRACK: 2}
+# Metrics a review may have no value of although the group is reported: its figures say why (`unranked_reason`).
+_RANKED_METRICS = {Metric.AVERAGE_SCALED_SCORE, Metric.ACHIEVEMENT_PERCENTILE}
+NO_AVERAGE = "no average scaled score"
 _SCHOOL_YEAR = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -169,15 +174,21 @@ def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def report(measures: Measures | None, subgroup: Subgroup, minimum_n: int, percentile: int | None) -> SubgroupFigures:
+def report(measures: Measures | None, subgroup: Subgroup, minimum_n: int, standing: Standing | None) -> SubgroupFigures:
     """What a review shows of one subgroup: nothing but the counts below the minimum n."""
     if measures is None:
         return SubgroupFigures(subgroup=subgroup, n_tested=0, suppressed=True, source="student_results")
     n_enrolled = measures.n_students if measures.basis == "enrollments" else None
     if measures.suppressed(minimum_n):
         return SubgroupFigures(subgroup=subgroup, n_tested=measures.n_tested or 0, n_enrolled=n_enrolled, suppressed=True,
-                               source=measures.source, participation_basis=measures.basis)
+                               source=measures.source, participation_basis=measures.basis,
+                               unranked_reason=f"fewer than {minimum_n} students tested: the policy's minimum n")
     average = measures.average_shown(minimum_n)
+    if average is None:
+        unranked = (f"fewer than {minimum_n} students with a scaled score: the policy's minimum n"
+                    if measures.average_scaled_score is not None else NO_AVERAGE)
+    else:
+        unranked = standing.unranked_reason if standing is not None else None
     return SubgroupFigures(
         subgroup=subgroup,
         n_tested=measures.n_tested or 0,
@@ -186,7 +197,8 @@ def report(measures: Measures | None, subgroup: Subgroup, minimum_n: int, percen
         average_scaled_score=_round(average),
         median_growth_percentile=_round(measures.median_growth_percentile),
         participation_rate=_round(measures.participation_rate),
-        achievement_percentile=percentile if average is not None else None,
+        achievement_percentile=standing.percentile if average is not None and standing is not None else None,
+        unranked_reason=unranked,
         source=measures.source,
         participation_basis=measures.basis,
     )
@@ -194,12 +206,28 @@ def report(measures: Measures | None, subgroup: Subgroup, minimum_n: int, percen
 
 # --- achievement percentile ----------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Standing:
+    """A group's achievement percentile, or why the state's ranking leaves it out (state_ranking)."""
+
+    percentile: int | None
+    unranked_reason: str | None = None
+
+    @classmethod
+    def of(cls, counts: tuple[int, int, int] | None, unranked_reason: str | None) -> Standing:
+        """From (schools below, other schools equal, schools ranked) when the group is ranked; else the reason."""
+        if counts is None:
+            return cls(None, unranked_reason or "not ranked: the school has no figures among those ranked")
+        return cls(percentile_rank(*counts))
+
+
 def percentile_rank(lower: int, equal_others: int, total: int) -> int:
-    """DESE's achievement percentile: 100 × (schools below + ½ × other schools equal) ÷ schools, 1..99."""
+    """DESE's achievement percentile, 1..99: the school's rank r among the `total` schools ranked (tied schools share
+    the mean of their ranks), put in one of 99 equal groups as SAS's PROC RANK GROUPS=99 does, floor(99 r / (N + 1)),
+    plus one. Computed in integers (2r = 2 × lower + 2 + equal_others): no rounding error decides a group's edge."""
     if total <= 0:
         raise ValueError("a percentile needs at least one school")
-    value = math.floor(100.0 * (lower + 0.5 * equal_others) / total + 0.5)
-    return min(99, max(1, value))
+    return 99 * (2 * lower + 2 + equal_others) // (2 * (total + 1)) + 1
 
 
 # --- goals and overall status --------------------------------------------------------------------
@@ -213,14 +241,17 @@ def target_in_force(goal: GoalContract, as_of: date, year_end: date | None) -> f
     return goal.annual_target
 
 
-def goal_status(actual: float | None, target: float, band: float) -> ReviewStatus:
-    if actual is None:
-        return ReviewStatus.INSUFFICIENT_DATA
-    if actual >= target:
-        return ReviewStatus.MEETING
-    if actual >= target - band:
-        return ReviewStatus.APPROACHING
-    return ReviewStatus.OFF_TRACK
+def goal_reason(goal: GoalContract, shown: SubgroupFigures | None, target: float, policy: ReviewPolicy) -> StatusReason:
+    """meeting at or above the target, approaching within the policy's band below it, else off track; insufficient
+    data when the subgroup is suppressed or the metric has no value."""
+    if shown is None:
+        return reasons.too_few(goal.subgroup, 0, policy.minimum_n)
+    if shown.suppressed:
+        return reasons.too_few(goal.subgroup, shown.n_tested, policy.minimum_n)
+    # "no average scaled score" would only repeat what the sentence says.
+    why_missing = shown.unranked_reason if goal.metric in _RANKED_METRICS and shown.unranked_reason != NO_AVERAGE else None
+    return reasons.against_goal(goal.metric, goal.subgroup, getattr(shown, goal.metric.value), target,
+                                policy.band(goal.metric), why_missing)
 
 
 def goal_findings(goals: Iterable[GoalContract], subject: Subject, figures: dict[Subgroup, SubgroupFigures],
@@ -229,27 +260,32 @@ def goal_findings(goals: Iterable[GoalContract], subject: Subject, figures: dict
     for goal in goals:
         if goal.subject != subject:
             continue
-        shown = figures.get(goal.subgroup)
-        actual = None if shown is None or shown.suppressed else getattr(shown, goal.metric.value)
         target = target_in_force(goal, as_of, year_end)
+        reason = goal_reason(goal, figures.get(goal.subgroup), target, policy)
         findings.append(GoalFinding(goal_id=goal.goal_id, metric=goal.metric, subject=goal.subject, subgroup=goal.subgroup,
-                                    target=target, actual=actual, status=goal_status(actual, target, policy.band(goal.metric))))
+                                    target=target, actual=reason.actual, status=reason.status, reason=reason))
     return findings
 
 
-def overall_status(all_students: SubgroupFigures, findings: Sequence[GoalFinding], previous_proficiency: float | None,
-                   policy: ReviewPolicy) -> ReviewStatus:
+def overall_reason(all_students: SubgroupFigures, findings: Sequence[GoalFinding], previous_proficiency: float | None,
+                   previous_year: str, policy: ReviewPolicy) -> StatusReason:
+    """Insufficient data when all students are suppressed; else the worst goal with data; with none, all-students
+    proficiency against the previous year's (`previous_proficiency`, of `previous_year`)."""
     if all_students.suppressed:
-        return ReviewStatus.INSUFFICIENT_DATA
-    judged = [finding.status for finding in findings if finding.status != ReviewStatus.INSUFFICIENT_DATA]
+        return reasons.too_few(Subgroup.ALL_STUDENTS, all_students.n_tested, policy.minimum_n)
+    judged = [finding for finding in findings if finding.status != ReviewStatus.INSUFFICIENT_DATA]
     if judged:
-        return max(judged, key=_SEVERITY.__getitem__)
-    if previous_proficiency is None or all_students.proficiency_rate is None:
-        return ReviewStatus.INSUFFICIENT_DATA
-    return goal_status(all_students.proficiency_rate, previous_proficiency, policy.band(Metric.PROFICIENCY_RATE))
+        worst = max(judged, key=lambda finding: _SEVERITY[finding.status])  # the first of the worst
+        return reasons.worst_goal(worst.reason, len(judged))
+    return reasons.against_last_year(all_students.proficiency_rate, previous_proficiency, previous_year,
+                                     policy.band(Metric.PROFICIENCY_RATE))
 
 
 # --- integrity flags -----------------------------------------------------------------------------
+
+def _of_expected(m: Measures) -> str:
+    return f" ({m.n_tested} of {m.n_students})" if m.n_students and m.n_tested is not None else ""
+
 
 def low_participation_flags(measures: Iterable[Measures], policy: ReviewPolicy) -> list[IntegrityFlag]:
     """Participation below the minimum, for all students or any subgroup of at least minimum n students."""
@@ -262,8 +298,8 @@ def low_participation_flags(measures: Iterable[Measures], policy: ReviewPolicy) 
             continue
         flags.append(IntegrityFlag(
             kind="low_participation", subgroup=m.subgroup,
-            summary=f"{m.participation_rate:.1f}% of {m.subgroup.value} students tested; the policy's minimum is "
-                    f"{policy.participation_minimum:g}%.",
+            summary=f"Participation: {reasons.number(m.participation_rate)}% of {reasons.SUBGROUP_WORDS[m.subgroup]} "
+                    f"tested{_of_expected(m)}; the zone policy's minimum is {policy.participation_minimum:g}%.",
             evidence={"tested": m.n_tested, "enrolled": m.n_students, "rate": round(m.participation_rate, 2),
                       "minimum": policy.participation_minimum, "basis": m.basis},
         ))
@@ -310,7 +346,8 @@ def improbable_gain_flag(current: Measures | None, previous: Measures | None, co
     return IntegrityFlag(
         kind="improbable_gain", subgroup=Subgroup.ALL_STUDENTS,
         summary=f"Average scaled score rose {gain:.1f} points from {years[0]} to {years[1]}; comparable schools rose "
-                f"{mean:.1f} ± {sd:.1f} on average.",
+                f"{mean:.1f} ± {sd:.1f} on average; the zone policy flags a gain more than "
+                f"{policy.integrity.gain_sd_threshold:g} standard deviations above their mean.",
         evidence={"gain": round(gain, 2), "previous": round(previous.average_scaled_score, 2),
                   "current": round(current.average_scaled_score, 2), "mean": round(mean, 3), "sd": round(sd, 3),
                   "z": None if z is None else round(z, 2), "n_schools": comparison.n,
@@ -339,7 +376,8 @@ def low_scorer_drop_flag(drop: DropCounts | None, policy: ReviewPolicy, *, years
     return IntegrityFlag(
         kind="low_scorer_drop", subgroup=Subgroup.ALL_STUDENTS,
         summary=f"{drop.dropped_low} of the {drop.dropped} students tested in {years[0]} but not in {years[1]} were in "
-                f"the school's bottom quartile ({share:.0%}; about 25% expected).",
+                f"the school's bottom quartile ({share:.0%}; about 25% expected, and the zone policy flags "
+                f"{thresholds.low_scorer_drop_share:.0%} or more).",
         evidence={"last_year_tested": drop.last_year_tested, "dropped": drop.dropped, "dropped_low_scorers": drop.dropped_low,
                   "share": round(share, 3), "threshold_share": thresholds.low_scorer_drop_share,
                   "expected_share": EXPECTED_LOW_SCORER_SHARE, "cut_score": round(drop.cut_score, 2),
@@ -361,7 +399,8 @@ def exemption_spike_flag(current: Measures | None, previous: Measures | None, po
     return IntegrityFlag(
         kind="exemption_spike", subgroup=Subgroup.ALL_STUDENTS,
         summary=f"Students not tested with a reason (exempt, medical, absent, ...) went from {before:.1f}% in {years[0]} "
-                f"to {now:.1f}% in {years[1]}.",
+                f"to {now:.1f}% in {years[1]}; the zone policy flags a rise of "
+                f"{policy.integrity.exemption_jump_points:g} points or more.",
         evidence={"share": round(now, 2), "previous_share": round(before, 2), "jump_points": round(jump, 2),
                   "threshold_points": policy.integrity.exemption_jump_points,
                   "not_tested": current.n_not_tested_with_reason, "students": current.n_students,
@@ -378,7 +417,7 @@ class ReviewInputs:
     policy: ReviewPolicy
     measures: dict[Subgroup, Measures]  # this year, every subgroup with data
     previous_all_students: Measures | None = None
-    percentiles: dict[Subgroup, int] = field(default_factory=dict)
+    standings: dict[Subgroup, Standing] = field(default_factory=dict)  # achievement percentiles
     comparison: GainDistribution | None = None  # other schools' gains, this school already taken out
     drop: DropCounts | None = None
     goals: Sequence[GoalContract] = ()
@@ -389,6 +428,8 @@ class ReviewInputs:
 @dataclass(frozen=True)
 class Assessment:
     status: ReviewStatus
+    reason: StatusReason
+    current: bool  # the zone's policy counts the school year as current: its review may alert
     metrics: list[SubgroupFigures]
     goals: list[GoalFinding]
     flags: list[IntegrityFlag]
@@ -396,7 +437,7 @@ class Assessment:
 
 def assess(inputs: ReviewInputs) -> Assessment:
     policy = inputs.policy
-    shown = {subgroup: report(inputs.measures.get(subgroup), subgroup, policy.minimum_n, inputs.percentiles.get(subgroup))
+    shown = {subgroup: report(inputs.measures.get(subgroup), subgroup, policy.minimum_n, inputs.standings.get(subgroup))
              for subgroup in {*policy.subgroups, *inputs.measures}}
     everyone = shown[Subgroup.ALL_STUDENTS]
     if everyone.source == "student_results" and inputs.assessments:
@@ -405,8 +446,8 @@ def assess(inputs: ReviewInputs) -> Assessment:
     previous = inputs.previous_all_students
     previous_proficiency = (previous.proficiency_rate
                             if previous is not None and not previous.suppressed(policy.minimum_n) else None)
-    status = overall_status(shown[Subgroup.ALL_STUDENTS], findings, previous_proficiency, policy)
     years = (previous_school_year(inputs.school_year) or "the previous year", inputs.school_year)
+    reason = overall_reason(shown[Subgroup.ALL_STUDENTS], findings, previous_proficiency, years[0], policy)
     tracked = [inputs.measures[s] for s in policy.subgroups if s in inputs.measures]
     current = inputs.measures.get(Subgroup.ALL_STUDENTS)
     flags = [
@@ -416,7 +457,9 @@ def assess(inputs: ReviewInputs) -> Assessment:
         exemption_spike_flag(current, previous, policy, years=years),
     ]
     return Assessment(
-        status=status,
+        status=reason.status,
+        reason=reason,
+        current=policy.alerts_for(inputs.school_year, inputs.as_of),
         metrics=[shown[subgroup] for subgroup in policy.subgroups],
         goals=findings,
         flags=[flag for flag in flags if flag is not None],

@@ -8,6 +8,7 @@ not arrived yet uses them (and records no policy version).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from ezone_schemas.vocabulary import Metric, ResultChoice, Subgroup, Subject, default_accountability_assessments
@@ -64,6 +65,16 @@ class ReviewPolicy(BaseModel):
     accountability_assessments: list[AccountabilityAssessment] = Field(
         default_factory=lambda: [AccountabilityAssessment.model_validate(rule) for rule in default_accountability_assessments()])
     result_choice: ResultChoice = ResultChoice.LATEST
+    alert_school_years: Annotated[int, Field(ge=1)] = 2
+
+    def alerts_for(self, school_year: str, as_of: date) -> bool:
+        """Whether a review of `school_year` may alert: the current school year (the one `as_of` falls in; a school
+        year starts on 1 July), the `alert_school_years - 1` before it, or a later one. An earlier year's review (a
+        history load, a backfill) is kept and shown, and alerts no one."""
+        if not school_year[:4].isdigit():
+            return True  # not a school year label: nothing says it is history
+        current = as_of.year if as_of.month >= 7 else as_of.year - 1
+        return int(school_year[:4]) > current - self.alert_school_years
 
     def band(self, metric: Metric) -> float:
         return self.approaching_band.get(metric, _default_bands()[metric])

@@ -12,15 +12,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ezone_kit.db import json_text
+from ezone_kit.telemetry import current_trace_headers
 from ezone_schemas.vocabulary import ResultChoice
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import SchoolAggregate
+from ..models import ComputedAggregate
 from .engine import AggregateFigures, DropCounts, GainDistribution, StudentCounts, state_code
 from .policy import ReviewPolicy
 from .schemas import AssessmentCounted
+from .state_ranking import STATE_MINIMUM_N, TOTALS_CODE_PATTERN, excluded_columns
 
 NOTIFY_CHANNEL = "results_review_requested"
 STATE_TOTAL_CODE = "00000000"  # a state file's statewide row: never a school to compare with
@@ -46,10 +49,22 @@ _KEYS_CTE = """keys AS (
 
 # --- the request queue ---------------------------------------------------------------------------
 
-_ENQUEUE_ON_CONFLICT = """
+# A request keeps at most this many causes' trace contexts (the trigger of migration 0015 keeps as many).
+MAX_TRACE_CONTEXTS = 32
+
+_ENQUEUE_ON_CONFLICT = f"""
 ON CONFLICT (school_id, school_year, subject)
-DO UPDATE SET batch_ids = review_requests.batch_ids || excluded.batch_ids
+DO UPDATE SET batch_ids = review_requests.batch_ids || excluded.batch_ids,
+    trace_contexts = CASE WHEN jsonb_array_length(review_requests.trace_contexts) < {MAX_TRACE_CONTEXTS}
+                     THEN review_requests.trace_contexts || excluded.trace_contexts
+                     ELSE review_requests.trace_contexts END
 """
+
+
+def _trace_contexts() -> str:
+    """The asking transaction's trace context, as a request's `trace_contexts` (JSON)."""
+    headers = current_trace_headers()
+    return json_text([headers] if headers else [])
 
 
 async def enqueue(session: AsyncSession, zone_id: str, keys: Sequence[Key], reason: str) -> None:
@@ -59,10 +74,10 @@ async def enqueue(session: AsyncSession, zone_id: str, keys: Sequence[Key], reas
         return
     await session.execute(
         text(f"""WITH {_KEYS_CTE}
-            INSERT INTO results.review_requests (school_id, school_year, subject, zone_id, reason)
-            SELECT school_id, school_year, subject, :zone_id, :reason FROM keys
+            INSERT INTO results.review_requests (school_id, school_year, subject, zone_id, reason, trace_contexts)
+            SELECT school_id, school_year, subject, :zone_id, :reason, CAST(:trace_contexts AS jsonb) FROM keys
             {_ENQUEUE_ON_CONFLICT}"""),
-        {**_columns(keys), "zone_id": zone_id, "reason": reason},
+        {**_columns(keys), "zone_id": zone_id, "reason": reason, "trace_contexts": _trace_contexts()},
     )
     await notify_worker(session)
 
@@ -80,8 +95,8 @@ async def enqueue_school(session: AsyncSession, school_id: uuid.UUID, reason: st
 async def _enqueue_all_data(session: AsyncSession, schools_where: str, params: dict[str, Any], reason: str) -> None:
     await session.execute(
         text(f"""
-            INSERT INTO results.review_requests (school_id, school_year, subject, zone_id, reason)
-            SELECT s.id, d.school_year, d.subject, s.zone_id, :reason
+            INSERT INTO results.review_requests (school_id, school_year, subject, zone_id, reason, trace_contexts)
+            SELECT s.id, d.school_year, d.subject, s.zone_id, :reason, CAST(:trace_contexts AS jsonb)
             FROM results.schools s
             CROSS JOIN LATERAL (
                 SELECT DISTINCT sr.school_year, sr.subject FROM results.student_results sr WHERE sr.school_id = s.id
@@ -90,7 +105,7 @@ async def _enqueue_all_data(session: AsyncSession, schools_where: str, params: d
             ) d
             WHERE {schools_where}
             {_ENQUEUE_ON_CONFLICT}"""),
-        {**params, "reason": reason},
+        {**params, "reason": reason, "trace_contexts": _trace_contexts()},
     )
     await notify_worker(session)
 
@@ -115,6 +130,7 @@ class Request:
     subject: str
     zone_id: str
     batch_ids: list[str]
+    trace_contexts: list[dict[str, str]] = field(default_factory=list)  # of its causes, first first
 
     @property
     def key(self) -> Key:
@@ -136,24 +152,27 @@ async def claim_requests(session: AsyncSession, limit: int, min_interval_s: floa
                     WHERE v.school_id = q.school_id AND v.school_year = q.school_year AND v.subject = q.subject
                     ORDER BY v.version DESC LIMIT 1) < now() - make_interval(secs => :min_interval_s), true)
                 ORDER BY q.requested_at, q.school_id, q.subject, q.school_year LIMIT :limit FOR UPDATE OF q SKIP LOCKED)
-            RETURNING r.school_id, r.school_year, r.subject, r.zone_id, r.batch_ids"""),
+            RETURNING r.school_id, r.school_year, r.subject, r.zone_id, r.batch_ids, r.trace_contexts"""),
         {"limit": limit, "min_interval_s": min_interval_s},
     )
-    return [Request(row.school_id, row.school_year, row.subject, row.zone_id, list(row.batch_ids)) for row in rows]
+    return [Request(row.school_id, row.school_year, row.subject, row.zone_id, list(row.batch_ids),
+                    list(row.trace_contexts)) for row in rows]
 
 
 # --- what a review is judged against --------------------------------------------------------------
 
 @dataclass(frozen=True)
 class DirectoryEntry:
+    zone_id: str
     code: str  # as school_aggregates stores it (state_code)
     name: str
 
 
 async def directory(session: AsyncSession, school_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, DirectoryEntry]:
-    rows = await session.execute(text("SELECT id, code, name FROM results.schools WHERE id = ANY(CAST(:ids AS uuid[]))"),
-                                 {"ids": list(set(school_ids))})
-    return {row.id: DirectoryEntry(state_code(row.code), row.name) for row in rows}
+    rows = await session.execute(
+        text("SELECT id, zone_id, code, name FROM results.schools WHERE id = ANY(CAST(:ids AS uuid[]))"),
+        {"ids": list(set(school_ids))})
+    return {row.id: DirectoryEntry(row.zone_id, state_code(row.code), row.name) for row in rows}
 
 
 async def latest_policies(session: AsyncSession, zone_ids: Iterable[str]) -> dict[str, tuple[int, dict]]:
@@ -382,6 +401,7 @@ class AggregateRows:
 
 async def aggregates(session: AsyncSession, codes: Iterable[str], years: Iterable[str],
                      subjects: Iterable[str]) -> dict[AggregateKey, AggregateRows]:
+    """The state's published figures of these codes (what a school without student rows is reviewed from)."""
     rows = await session.execute(
         text("""SELECT school_code, school_year, subject, subgroup, n_tested, batch_id,
                        proficiency_rate::float8 AS proficiency_rate, average_scaled_score::float8 AS average_scaled_score,
@@ -405,20 +425,20 @@ async def aggregates(session: AsyncSession, codes: Iterable[str], years: Iterabl
 
 
 async def store_computed_aggregates(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """A zone school's own figures replace the state's row for it (one row per school code), so the percentile
-    and gain comparisons count it once, with the newest numbers."""
+    """A zone school's own figures, kept for its zone alone: in that zone's comparisons they replace the state's row of
+    the school's code (so the school counts once, with the newest numbers); the state's row stays as published."""
     if rows:
         await session.execute(_UPSERT_COMPUTED_AGGREGATES, rows)
 
 
 def _upsert_computed_aggregates() -> Any:
     # Built once: `excluded` makes a new alias of the table, with every column, each time it is asked for.
-    table = SchoolAggregate.__table__
+    table = ComputedAggregate.__table__
     statement = pg_insert(table)
     updated = ("school_name", "n_tested", "proficiency_rate", "average_scaled_score", "median_growth_percentile",
-               "participation_rate", "source", "batch_id")
+               "participation_rate")
     return statement.on_conflict_do_update(
-        index_elements=[table.c.school_code, table.c.school_year, table.c.subject, table.c.subgroup],
+        index_elements=[table.c.zone_id, table.c.school_code, table.c.school_year, table.c.subject, table.c.subgroup],
         set_={name: statement.excluded[name] for name in updated} | {"updated_at": func.now()},
     )
 
@@ -426,7 +446,11 @@ def _upsert_computed_aggregates() -> Any:
 _UPSERT_COMPUTED_AGGREGATES = _upsert_computed_aggregates()
 
 
-PercentileKey = tuple[str, str, str, str]  # school code, school year, subject, subgroup
+# What a zone compares its schools with: every school's figures as the state published them, except where the zone
+# computed its own school's figures from its student rows (computed_aggregates), which stand in for them. Another
+# zone's computed figures never enter: nothing one zone sends changes another zone's reviews.
+ZoneSchool = tuple[str, str]  # zone, school code
+PercentileKey = tuple[str, str, str, str, str]  # zone, school code, school year, subject, subgroup
 
 # A few schools' standings are counted, each over its own year, subject and subgroup (an index range): no sort, and the
 # cost is the groups asked about. Many schools' (a state-wide re-review) are ranked in one window over every school
@@ -434,87 +458,169 @@ PercentileKey = tuple[str, str, str, str]  # school code, school year, subject, 
 # a year and subject: 1 school 5 vs 28 ms, 10 schools 40 vs 78 ms, 30 schools 119 vs 81 ms, 100 schools 418 vs 93 ms.
 COUNTED_PERCENTILES_MAX_CODES = 16
 
-_PERCENTILES_COUNTED = text("""
-    WITH pairs AS (
-        SELECT * FROM unnest(CAST(:years AS text[]), CAST(:subjects AS text[])) AS p(school_year, subject)
-    )
-    SELECT m.school_code, m.school_year, m.subject, m.subgroup, c.lower, c.equal - 1 AS equal_others, c.total
-    FROM results.school_aggregates m JOIN pairs p USING (school_year, subject)
-    CROSS JOIN LATERAL (
-        SELECT count(*) FILTER (WHERE o.average_scaled_score < m.average_scaled_score) AS lower,
-               count(*) FILTER (WHERE o.average_scaled_score = m.average_scaled_score) AS equal,
-               count(*) AS total
-        FROM results.school_aggregates o
-        WHERE o.school_year = m.school_year AND o.subject = m.subject AND o.subgroup = m.subgroup
-          AND o.average_scaled_score IS NOT NULL AND o.school_code <> :state_total
-    ) c
-    WHERE m.school_code = ANY(CAST(:codes AS text[])) AND m.school_code <> :state_total
-      AND m.average_scaled_score IS NOT NULL""")
+# The groups the state published no percentile for (state_ranking.state_unranked), and a row the state's ranking counts:
+# an average, no totals row, at least the state's minimum n, not one of those groups.
+_STATE_UNRANKED = """
+    state_unranked AS (
+        SELECT * FROM unnest(CAST(:unranked_codes AS text[]), CAST(:unranked_years AS text[]),
+                             CAST(:unranked_subjects AS text[]), CAST(:unranked_subgroups AS text[]))
+    )"""
 
-_PERCENTILES_RANKED = text("""
-    WITH pairs AS (
-        SELECT * FROM unnest(CAST(:years AS text[]), CAST(:subjects AS text[])) AS p(school_year, subject)
+
+def _ranked(alias: str) -> str:
+    return (f"{alias}.average_scaled_score IS NOT NULL AND {alias}.school_code !~ :totals"
+            f" AND coalesce({alias}.n_tested, :state_minimum_n) >= :state_minimum_n"
+            f" AND ({alias}.school_code, {alias}.school_year, {alias}.subject, {alias}.subgroup)"
+            " NOT IN (SELECT * FROM state_unranked)")
+
+
+# Each asked school's figures as its zone sees them.
+_OWN_FIGURES = """
+    own AS (
+        SELECT a.zone_id, x.school_code, x.school_year, x.subject, x.subgroup, x.average_scaled_score, x.n_tested
+        FROM asked a CROSS JOIN pairs p
+        JOIN results.computed_aggregates x ON x.zone_id = a.zone_id AND x.school_code = a.school_code
+         AND x.school_year = p.school_year AND x.subject = p.subject
+        UNION ALL
+        SELECT a.zone_id, o.school_code, o.school_year, o.subject, o.subgroup, o.average_scaled_score, o.n_tested
+        FROM asked a CROSS JOIN pairs p
+        JOIN results.school_aggregates o ON o.school_code = a.school_code
+         AND o.school_year = p.school_year AND o.subject = p.subject
+        WHERE NOT EXISTS (SELECT FROM results.computed_aggregates x WHERE x.zone_id = a.zone_id
+                          AND x.school_code = o.school_code AND x.school_year = o.school_year AND x.subject = o.subject
+                          AND x.subgroup = o.subgroup)
+    )"""
+
+_ASKED_AND_PAIRS = """
+    asked AS (
+        SELECT DISTINCT * FROM unnest(CAST(:zones AS text[]), CAST(:codes AS text[])) AS a(zone_id, school_code)
     ),
+    pairs AS (
+        SELECT * FROM unnest(CAST(:years AS text[]), CAST(:subjects AS text[])) AS p(school_year, subject)
+    )"""
+
+# The state's schools of the group, less those the zone computed its own figures for, plus the zone's computed ones:
+# each part an index range (of the state's file, of the zone's few schools), counted with a sign.
+_PERCENTILES_COUNTED = text(f"""
+    WITH {_ASKED_AND_PAIRS}, {_STATE_UNRANKED}, {_OWN_FIGURES}
+    SELECT m.zone_id, m.school_code, m.school_year, m.subject, m.subgroup, c.lower, c.equal - 1 AS equal_others, c.total
+    FROM own m
+    CROSS JOIN LATERAL (
+        SELECT coalesce(sum(f.sign) FILTER (WHERE f.score < m.average_scaled_score), 0) AS lower,
+               coalesce(sum(f.sign) FILTER (WHERE f.score = m.average_scaled_score), 0) AS equal,
+               coalesce(sum(f.sign), 0) AS total
+        FROM (
+            SELECT o.average_scaled_score AS score, 1 AS sign FROM results.school_aggregates o
+            WHERE o.school_year = m.school_year AND o.subject = m.subject AND o.subgroup = m.subgroup
+              AND {_ranked("o")}
+            UNION ALL
+            SELECT o.average_scaled_score, -1 FROM results.computed_aggregates x
+            JOIN results.school_aggregates o ON o.school_code = x.school_code AND o.school_year = x.school_year
+             AND o.subject = x.subject AND o.subgroup = x.subgroup
+            WHERE x.zone_id = m.zone_id AND x.school_year = m.school_year AND x.subject = m.subject
+              AND x.subgroup = m.subgroup AND {_ranked("o")}
+            UNION ALL
+            SELECT x.average_scaled_score, 1 FROM results.computed_aggregates x
+            WHERE x.zone_id = m.zone_id AND x.school_year = m.school_year AND x.subject = m.subject
+              AND x.subgroup = m.subgroup AND {_ranked("x")}
+        ) f
+    ) c
+    WHERE {_ranked("m")}""")
+
+
+def _zone_figures(groups: str, where: str) -> str:
+    """The figures each zone of `groups` (a relation of zone_id, school_year, subject) compares with, as a CTE body;
+    `where` narrows the rows of either table (alias `t`)."""
+    return f"""
+        SELECT g.zone_id, t.school_code, t.school_year, t.subject, t.subgroup, t.average_scaled_score
+        FROM {groups} g JOIN results.school_aggregates t ON t.school_year = g.school_year AND t.subject = g.subject
+        WHERE {where} AND NOT EXISTS (
+            SELECT FROM results.computed_aggregates x WHERE x.zone_id = g.zone_id AND x.school_code = t.school_code
+               AND x.school_year = t.school_year AND x.subject = t.subject AND x.subgroup = t.subgroup)
+        UNION ALL
+        SELECT g.zone_id, t.school_code, t.school_year, t.subject, t.subgroup, t.average_scaled_score
+        FROM {groups} g JOIN results.computed_aggregates t
+          ON t.zone_id = g.zone_id AND t.school_year = g.school_year AND t.subject = g.subject
+        WHERE {where}"""
+
+
+_PERCENTILES_RANKED = text(f"""
+    WITH {_ASKED_AND_PAIRS}, {_STATE_UNRANKED},
+    groups AS (SELECT DISTINCT a.zone_id, p.school_year, p.subject FROM asked a CROSS JOIN pairs p),
+    figures AS ({_zone_figures("groups", _ranked("t"))}),
     ranked AS (
         -- One window, so one pass over the sorted rows: rank() - 1 schools score lower; count(*) over the default
         -- frame counts those at or below, peers included; cume_dist() is that count over all.
-        SELECT a.school_code, a.school_year, a.subject, a.subgroup,
+        SELECT f.zone_id, f.school_code, f.school_year, f.subject, f.subgroup,
                rank() OVER same_group - 1 AS lower,
                count(*) OVER same_group - rank() OVER same_group AS equal_others,
                round(count(*) OVER same_group / cume_dist() OVER same_group)::bigint AS total
-        FROM results.school_aggregates a JOIN pairs p USING (school_year, subject)
-        WHERE a.average_scaled_score IS NOT NULL AND a.school_code <> :state_total
-        WINDOW same_group AS (PARTITION BY a.school_year, a.subject, a.subgroup ORDER BY a.average_scaled_score)
+        FROM figures f
+        WINDOW same_group AS (PARTITION BY f.zone_id, f.school_year, f.subject, f.subgroup
+                              ORDER BY f.average_scaled_score)
     )
-    SELECT * FROM ranked WHERE school_code = ANY(CAST(:codes AS text[]))""")
+    SELECT r.* FROM ranked r JOIN asked a USING (zone_id, school_code)""")
 
 
 async def percentile_counts(session: AsyncSession, pairs: Iterable[tuple[str, str]],
-                            codes: Iterable[str]) -> dict[PercentileKey, tuple[int, int, int]]:
-    """For each school code asked about: (schools below, other schools equal, schools) by average scaled score,
-    among every school with an average for the year, subject and subgroup."""
+                            schools: Iterable[ZoneSchool]) -> dict[PercentileKey, tuple[int, int, int]]:
+    """For each (zone, school code) asked about whose group the state ranks: (schools below, other schools equal,
+    schools) by average scaled score, among every school the state ranks in the year, subject and subgroup
+    (state_ranking), as the zone sees them."""
     pairs = list(set(pairs))
-    codes = list(set(codes))
-    statement = _PERCENTILES_COUNTED if len(codes) <= COUNTED_PERCENTILES_MAX_CODES else _PERCENTILES_RANKED
+    schools = list(set(schools))
+    statement = _PERCENTILES_COUNTED if len(schools) <= COUNTED_PERCENTILES_MAX_CODES else _PERCENTILES_RANKED
     rows = await session.execute(statement, {
-        "years": [p[0] for p in pairs], "subjects": [p[1] for p in pairs], "codes": codes,
-        "state_total": STATE_TOTAL_CODE})
-    return {(r.school_code, r.school_year, r.subject, r.subgroup): (r.lower, r.equal_others, r.total) for r in rows}
+        "years": [p[0] for p in pairs], "subjects": [p[1] for p in pairs], "zones": [s[0] for s in schools],
+        "codes": [s[1] for s in schools], "totals": TOTALS_CODE_PATTERN, "state_minimum_n": STATE_MINIMUM_N,
+        **excluded_columns()})
+    return {(r.zone_id, r.school_code, r.school_year, r.subject, r.subgroup):
+            (int(r.lower), int(r.equal_others), int(r.total)) for r in rows}
+
+
+_GAINS = text(f"""
+    WITH asked AS (
+        SELECT DISTINCT * FROM unnest(CAST(:zones AS text[]), CAST(:codes AS text[])) AS a(zone_id, school_code)
+    ),
+    triples AS (
+        SELECT * FROM unnest(CAST(:years AS text[]), CAST(:previous AS text[]), CAST(:subjects AS text[]))
+            AS p(school_year, previous_year, subject)
+    ),
+    groups AS (
+        SELECT DISTINCT a.zone_id, y.school_year, t.subject
+        FROM asked a CROSS JOIN triples t CROSS JOIN LATERAL (VALUES (t.school_year), (t.previous_year)) y(school_year)
+    ),
+    figures AS ({_zone_figures("groups", "t.subgroup = 'all_students' AND t.average_scaled_score IS NOT NULL "
+                                         "AND t.school_code <> :state_total")}),
+    gains AS (
+        SELECT cur.zone_id, p.school_year, p.subject, cur.school_code,
+               (cur.average_scaled_score - prev.average_scaled_score)::float8 AS gain
+        FROM triples p
+        JOIN figures cur ON cur.school_year = p.school_year AND cur.subject = p.subject
+        JOIN figures prev ON prev.zone_id = cur.zone_id AND prev.school_code = cur.school_code
+         AND prev.school_year = p.previous_year AND prev.subject = p.subject
+    )
+    SELECT g.zone_id, g.school_year, g.subject, count(*) AS n, sum(g.gain) AS total,
+           sum(g.gain * g.gain) AS total_squares,
+           array_agg(g.school_code) FILTER (WHERE a.zone_id IS NOT NULL) AS own_codes,
+           array_agg(g.gain) FILTER (WHERE a.zone_id IS NOT NULL) AS own_gains
+    FROM gains g LEFT JOIN asked a USING (zone_id, school_code)
+    GROUP BY g.zone_id, g.school_year, g.subject""")
 
 
 async def gain_distributions(
-    session: AsyncSession, triples: Iterable[tuple[str, str, str]], codes: Iterable[str]
-) -> dict[tuple[str, str], tuple[GainDistribution, dict[str, float]]]:
-    """Per (school year, subject): every school's change in all-students average scaled score since the previous
-    year (as sums), and the changes of the schools asked about, so each can be taken out of its own comparison."""
+    session: AsyncSession, triples: Iterable[tuple[str, str, str]], schools: Iterable[ZoneSchool]
+) -> dict[tuple[str, str, str], tuple[GainDistribution, dict[str, float]]]:
+    """Per (zone, school year, subject), as the zone sees them: every school's change in all-students average scaled
+    score since the previous year (as sums), and the changes of the zone's schools asked about, so each can be taken
+    out of its own comparison."""
     triples = list(set(triples))
-    rows = await session.execute(
-        text("""
-            WITH pairs AS (
-                SELECT * FROM unnest(CAST(:years AS text[]), CAST(:previous AS text[]), CAST(:subjects AS text[]))
-                    AS p(school_year, previous_year, subject)
-            ),
-            gains AS (
-                SELECT p.school_year, p.subject, cur.school_code,
-                       (cur.average_scaled_score - prev.average_scaled_score)::float8 AS gain
-                FROM pairs p
-                JOIN results.school_aggregates cur
-                  ON cur.school_year = p.school_year AND cur.subject = p.subject AND cur.subgroup = 'all_students'
-                JOIN results.school_aggregates prev
-                  ON prev.school_code = cur.school_code AND prev.school_year = p.previous_year
-                 AND prev.subject = p.subject AND prev.subgroup = 'all_students'
-                WHERE cur.average_scaled_score IS NOT NULL AND prev.average_scaled_score IS NOT NULL
-                  AND cur.school_code <> :state_total
-            )
-            SELECT school_year, subject, count(*) AS n, sum(gain) AS total, sum(gain * gain) AS total_squares,
-                   array_agg(school_code) FILTER (WHERE school_code = ANY(CAST(:codes AS text[]))) AS own_codes,
-                   array_agg(gain) FILTER (WHERE school_code = ANY(CAST(:codes AS text[]))) AS own_gains
-            FROM gains GROUP BY school_year, subject"""),
-        {"years": [t[0] for t in triples], "previous": [t[1] for t in triples], "subjects": [t[2] for t in triples],
-         "codes": list(set(codes)), "state_total": STATE_TOTAL_CODE},
-    )
+    schools = list(set(schools))
+    rows = await session.execute(_GAINS, {
+        "years": [t[0] for t in triples], "previous": [t[1] for t in triples], "subjects": [t[2] for t in triples],
+        "zones": [s[0] for s in schools], "codes": [s[1] for s in schools], "state_total": STATE_TOTAL_CODE})
     return {
-        (row.school_year, row.subject): (
+        (row.zone_id, row.school_year, row.subject): (
             GainDistribution(row.n, row.total, row.total_squares),
             dict(zip(row.own_codes or (), row.own_gains or (), strict=True)),
         )

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from ezone_schemas.results import AssessmentCounted, GoalFinding, IntegrityFlag, SubgroupMetrics
+from ezone_schemas.results import AssessmentCounted, GoalFinding, IntegrityFlag, StatusReason, SubgroupMetrics
 from ezone_schemas.vocabulary import ReviewStatus, Subject
 from pydantic import BaseModel, Field
 
@@ -20,6 +20,9 @@ class SubgroupFigures(SubgroupMetrics):
 
     source: Literal["student_results", "aggregate"] = Field(
         description="Computed from student rows, or taken from a school-level aggregate (e.g. MCAS) when there are none.")
+    unranked_reason: str | None = Field(
+        None, description="Why there is no achievement percentile: the state does not rank the group (e.g. a "
+                          "special-purpose school, fewer than 10 students), or the policy's minimum n suppresses it.")
     participation_basis: ParticipationBasis | None = Field(
         None, description="`result_rows`: no enrollments were known, so tested ÷ (tested + not-tested rows).")
     assessments: list[AssessmentCounted] | None = Field(
@@ -35,6 +38,8 @@ class ReviewOut(BaseModel):
     subject: Subject
     version: int
     status: ReviewStatus
+    reason: StatusReason | None = Field(None, description="Why the overall status is what it is (none: a review "
+                                                          "made before reviews gave their reasons).")
     metrics: list[SubgroupFigures]
     goals: list[GoalFinding]
     flags: list[IntegrityFlag]

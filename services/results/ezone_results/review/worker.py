@@ -26,10 +26,12 @@ from typing import Any
 import asyncpg
 from ezone_kit.db import asyncpg_dsn
 from ezone_kit.service import Kit
+from ezone_kit.telemetry import start_span_continuing, tracer
 from ezone_schemas import ReviewCompleted
 from ezone_schemas.plans import GoalContract
 from ezone_schemas.results import SubgroupMetrics
 from ezone_schemas.vocabulary import Subgroup, Subject
+from opentelemetry import trace
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,15 +41,16 @@ from . import queries
 from .engine import (
     Measures,
     ReviewInputs,
+    Standing,
     assess,
     measures_from_aggregate,
     measures_from_counts,
-    percentile_rank,
     previous_school_year,
 )
 from .policy import ReviewPolicy
 from .queries import Key, Request
 from .schemas import SubgroupFigures
+from .state_ranking import unranked_reason
 
 _log = logging.getLogger("ezone.results.review")
 
@@ -142,12 +145,49 @@ async def review_pending(kit: Kit, limit: int = BATCH_SIZE, cooldown: Cooldown |
             requests = await queries.claim_requests(session, limit, cooldown.interval_s if cooldown else 0.0)
             if not requests:
                 return 0
-            events = await review(session, requests, date.today())
-            await kit.outbox.add(session, events)
+            with _ReviewSpans(requests) as spans:
+                with trace.use_span(spans.batch):
+                    events = await review(session, requests, date.today())
+                    await kit.outbox.insert_rows(session, [row for event in events for row in spans.rows(kit, event)])
     if cooldown is not None:
         cooldown.reviewed([request.key for request in requests])
     _log.info("reviewed %d of %d requests in %.0f ms", len(events), len(requests), 1000 * (time.perf_counter() - started))
     return len(requests)
+
+
+class _ReviewSpans:
+    """A span per request reviewed, continuing the trace of what asked for it first and linking the other causes
+    (coalesced into the request), from its claim until its review and event are written. Each event's outbox row
+    carries its review's span, so the `review.completed` send, the consumers and their alerts stay in that trace. The
+    batch's statements serve every request: they run in the review's span when there is one request (a school's new
+    results), else in a span of the batch that links every review."""
+
+    def __init__(self, requests: list[Request]) -> None:
+        self._spans = {request.key: start_span_continuing("review", request.trace_contexts, attributes={
+            "ezone.zone.id": request.zone_id, "ezone.school.id": str(request.school_id),
+            "ezone.school_year": request.school_year, "ezone.subject": request.subject,
+        }) for request in requests}
+        self.batch = next(iter(self._spans.values())) if len(self._spans) == 1 else tracer().start_span(
+            "review batch", attributes={"ezone.review.requests": len(requests)},
+            links=[trace.Link(span.get_span_context()) for span in self._spans.values()])
+
+    def rows(self, kit: Kit, event: ReviewCompleted) -> list[dict[str, Any]]:
+        """The event's outbox row, in its review's trace; the review's outcome on its span."""
+        span = self._spans[(event.school_id, event.school_year, event.subject.value)]
+        span.set_attributes({"ezone.review.version": event.version, "ezone.review.status": event.status.value,
+                             "ezone.review.id": str(event.review_id)})
+        with trace.use_span(span):
+            return kit.outbox.rows([event])
+
+    def __enter__(self) -> _ReviewSpans:
+        return self
+
+    def __exit__(self, _type: object, error: BaseException | None, _traceback: object) -> None:
+        for span in {*self._spans.values(), self.batch}:
+            if error is not None:
+                span.record_exception(error)
+                span.set_status(trace.Status(trace.StatusCode.ERROR, str(error)))
+            span.end()
 
 
 async def review(session: AsyncSession, requests: list[Request], as_of: date) -> list[ReviewCompleted]:
@@ -159,11 +199,11 @@ async def review(session: AsyncSession, requests: list[Request], as_of: date) ->
         for r in reviewed if r.key in batch.counts and r.school_id in batch.schools
         for m in batch.current[r.key][0].values() if m.n_tested
     ])
-    # Compared with every school's figures, this batch's just written included.
-    codes = {school.code for school in batch.schools.values()}
-    ranks = await queries.percentile_counts(session, {(r.school_year, r.subject) for r in reviewed}, codes)
+    # Compared with every school's figures as each school's zone sees them, this batch's just written included.
+    asked = {(school.zone_id, school.code) for school in batch.schools.values()}
+    ranks = await queries.percentile_counts(session, {(r.school_year, r.subject) for r in reviewed}, asked)
     gains = await queries.gain_distributions(
-        session, {(r.school_year, batch.previous[r.key], r.subject) for r in reviewed if batch.previous[r.key]}, codes)
+        session, {(r.school_year, batch.previous[r.key], r.subject) for r in reviewed if batch.previous[r.key]}, asked)
     drops = await queries.low_scorer_drops(session, batch.numbers, [
         (r.key, earlier) for r in reviewed if r.key in batch.counts and (earlier := batch.earlier(r.key)) in batch.counts])
     standings = await queries.standings(session, [r.key for r in reviewed])
@@ -174,10 +214,11 @@ async def review(session: AsyncSession, requests: list[Request], as_of: date) ->
         key = request.key
         policy_version, policy = batch.policy(request.zone_id)
         measures, input_batches = batch.current[key]
-        code = batch.schools[request.school_id].code if request.school_id in batch.schools else None
+        school = batch.schools.get(request.school_id)
+        zone, code = (school.zone_id, school.code) if school is not None else (None, None)
         comparison = None
-        if (request.school_year, request.subject) in gains:
-            distribution, own = gains[(request.school_year, request.subject)]
+        if (zone, request.school_year, request.subject) in gains:
+            distribution, own = gains[(zone, request.school_year, request.subject)]
             comparison = distribution.without(own.get(code))
         standing = standings[key]
         # Student figures name the assessments they counted; a state's aggregates name none.
@@ -188,8 +229,9 @@ async def review(session: AsyncSession, requests: list[Request], as_of: date) ->
             policy=policy,
             measures=measures,
             previous_all_students=batch.measures(batch.earlier(key))[0].get(Subgroup.ALL_STUDENTS),
-            percentiles={subgroup: percentile_rank(*ranks[(code, *key[1:], subgroup.value)])
-                         for subgroup in measures if (code, *key[1:], subgroup.value) in ranks},
+            standings={subgroup: Standing.of(ranks.get((zone, code, *key[1:], subgroup.value)),
+                                             unranked_reason((code or "", *key[1:], subgroup.value), m.n_tested))
+                       for subgroup, m in measures.items()},
             comparison=comparison,
             drop=drops.get(key),
             goals=[GoalContract.model_validate(goal) for goal in standing.goals],
@@ -203,7 +245,7 @@ async def review(session: AsyncSession, requests: list[Request], as_of: date) ->
             flags=assessment.flags, policy_version=policy_version, plan_version=standing.plan_version,
             # The batches that asked for the review, then those whose rows it read.
             batch_ids=list(dict.fromkeys([*map(uuid.UUID, request.batch_ids), *input_batches])),
-            completed_at=completed_at, assessments=counted,
+            completed_at=completed_at, assessments=counted, reason=assessment.reason, current=assessment.current,
         )
         events.append(event)
         rows.append(_review_row(event, assessment.metrics))
@@ -260,7 +302,7 @@ class _Batch:
         return None if year is None else (key[0], year, key[2])
 
     def measures(self, key: Key | None) -> tuple[dict[Subgroup, Measures], list[uuid.UUID]]:
-        """From the school's student rows; without any, from its school-level aggregates (e.g. MCAS)."""
+        """From the school's student rows; without any, from the state's figures of its code (e.g. MCAS)."""
         if key in self.counts:
             found = self.counts[key]
             return ({_SUBGROUPS[name]: measures_from_counts(_SUBGROUPS[name], c, enrollments_known=found.enrollments_known)
@@ -281,20 +323,22 @@ def _review_row(event: ReviewCompleted, figures: list[SubgroupFigures]) -> dict[
         "metrics": [m.model_dump(mode="json") for m in figures],
         "goals": [g.model_dump(mode="json") for g in event.goals],
         "flags": [f.model_dump(mode="json") for f in event.flags],
+        "reason": event.reason.model_dump(mode="json") if event.reason is not None else None,
         "policy_version": event.policy_version, "plan_version": event.plan_version,
         "batch_ids": [str(b) for b in event.batch_ids], "created_at": event.completed_at,
     }
 
 
 def _computed_row(school: queries.DirectoryEntry, request: Request, measures: Measures) -> dict[str, Any]:
-    """A zone school's own figures, as a school-level aggregate row (source `computed`)."""
+    """A zone school's own figures, as a school-level aggregate row of its zone's."""
     def rounded(value: float | None) -> float | None:
         return None if value is None else round(value, 2)
 
     return {
-        "school_code": school.code, "school_year": request.school_year, "subject": request.subject,
-        "subgroup": measures.subgroup.value, "school_name": school.name, "n_tested": measures.n_tested,
-        "proficiency_rate": rounded(measures.proficiency_rate), "average_scaled_score": rounded(measures.average_scaled_score),
+        "zone_id": school.zone_id, "school_code": school.code, "school_year": request.school_year,
+        "subject": request.subject, "subgroup": measures.subgroup.value, "school_name": school.name,
+        "n_tested": measures.n_tested, "proficiency_rate": rounded(measures.proficiency_rate),
+        "average_scaled_score": rounded(measures.average_scaled_score),
         "median_growth_percentile": rounded(measures.median_growth_percentile),
-        "participation_rate": rounded(measures.participation_rate), "source": "computed", "batch_id": None,
+        "participation_rate": rounded(measures.participation_rate),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from ezone_kit.auth import Principal, require_roles
+from ezone_kit.openapi import problem_responses
 from ezone_kit.problems import TYPE_BASE, Problem
 from ezone_kit.service import UnitOfWorkDep
 from ezone_schemas.vocabulary import Subgroup
@@ -21,6 +22,8 @@ StateLoader = Annotated[Principal, Depends(require_roles("state"))]
 
 
 @router.post("/mcas", response_model=ImportOut, summary="Load a statewide MCAS school-level file",
+             responses=problem_responses((413, f"More than {MAX_ROWS:,} rows; nothing was stored."),
+                                         (415, "A body that is not sent as `text/csv`.")),
              openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}})
 async def import_mcas(
     request: Request,

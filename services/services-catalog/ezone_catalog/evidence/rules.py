@@ -1,33 +1,33 @@
 """Evidence of impact and recommendations, without a database.
 
 Evidence: a school *engaged* a provider in school year Y when it had a confirmed or fulfilled order of one of
-its services for Y. The outcome of an engagement, per subject, is the change of the school's all-students
-proficiency rate and median growth percentile from Y-1 to Y, from the newest accountability reviews of both
-years. A provider's evidence is the mean change over its engagements, the number of schools behind it, and,
-for comparison, the mean change of the zone's other schools over the same years.
+its services for Y. An outcome of an engagement, per subject and measure (what the service's category is judged
+on), is the change of the school's all-students figure from Y-1 to Y minus the mean change, over the same years
+and subject, of comparable schools: the zone's schools that did not engage the provider in Y and whose Y-1 figure
+was within the policy's points of the school's. A provider's verdict per subject and measure follows the zone
+policy: too few schools to tell, better than, no different from, or worse than comparable schools.
 
 Recommendations: a review's findings name the school's needs (the tables below, kept as data so the zone
-can read and change them); services that address a need are ranked by their evidence in the subjects that
-need help.
+can read and change them); services that address a need are ranked by their verdict (RANK_GROUPS), then by
+the needs they meet.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from statistics import fmean
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from statistics import fmean, stdev
 
-from ezone_schemas.catalog import Need
+from ezone_schemas.catalog import Need, OutcomeMeasure
 from ezone_schemas.results import GoalFinding, IntegrityFlag
 from ezone_schemas.vocabulary import Metric, ReviewStatus, Subgroup, Subject
 
 from ..school_years import previous_school_year
-
-# Below this many schools a mean change says little: one school's good year looks like a partner's effect.
-# Five is the smallest group state turnaround offices commonly accept for a school-level comparison.
-MIN_SCHOOLS_FOR_EVIDENCE = 5
+from .policy import EvidencePolicy
 
 NEEDS_HELP = frozenset({ReviewStatus.OFF_TRACK, ReviewStatus.APPROACHING})
 
@@ -63,90 +63,306 @@ FLAG_NEEDS: dict[str, tuple[Need, ...]] = {
 _SEVERITY = [ReviewStatus.OFF_TRACK, ReviewStatus.APPROACHING, ReviewStatus.MEETING, ReviewStatus.INSUFFICIENT_DATA]
 
 
+class Verdict(StrEnum):
+    BETTER = "better_than_comparison"
+    NO_DIFFERENT = "no_different"
+    WORSE = "worse_than_comparison"
+    TOO_FEW = "too_few_to_tell"
+    NO_EVIDENCE = "no_evidence_yet"
+    NOT_MEASURED = "not_measured"
+
+
+VERDICT_WORDS = {
+    Verdict.BETTER: "better than comparable schools",
+    Verdict.NO_DIFFERENT: "no different from comparable schools",
+    Verdict.WORSE: "worse than comparable schools",
+    Verdict.TOO_FEW: "too few schools to tell",
+    Verdict.NO_EVIDENCE: "no evidence yet",
+    Verdict.NOT_MEASURED: "not measured",
+}
+
+# The measures reviews carry (all students), and the words for them; the others have no source in the zone yet.
+REVIEW_MEASURES = (OutcomeMeasure.PROFICIENCY_RATE, OutcomeMeasure.MEDIAN_GROWTH_PERCENTILE,
+                   OutcomeMeasure.PARTICIPATION_RATE)
+MEASURE_WORDS = {
+    OutcomeMeasure.PROFICIENCY_RATE: "proficiency rate",
+    OutcomeMeasure.MEDIAN_GROWTH_PERCENTILE: "median growth percentile",
+    OutcomeMeasure.PARTICIPATION_RATE: "participation rate",
+    OutcomeMeasure.CHRONIC_ABSENCE_RATE: "chronic absence rate",
+    OutcomeMeasure.DISCIPLINE_RATE: "discipline rate",
+}
+
+# Two-sided 95% critical values of Student's t by degrees of freedom; between rows the smaller df's (wider) value.
+_T_95 = ((1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (5, 2.571), (6, 2.447), (7, 2.365), (8, 2.306), (9, 2.262),
+         (10, 2.228), (12, 2.179), (15, 2.131), (20, 2.086), (30, 2.042), (60, 2.000), (120, 1.980))
+
+
+def t_95(degrees_of_freedom: int) -> float:
+    return next((t for df, t in reversed(_T_95) if df <= degrees_of_freedom), _T_95[0][1])
+
+
+@dataclass(frozen=True)
+class ReviewRef:
+    review_id: uuid.UUID
+    version: int
+    school_year: str
+
+
 @dataclass(frozen=True)
 class Figures:
-    """A school's all-students figures in one review."""
+    """A school's all-students figures in its newest review of a year and subject."""
 
     proficiency_rate: float | None
     median_growth_percentile: float | None
+    participation_rate: float | None = None
+    review: ReviewRef | None = None
+
+    def of(self, measure: OutcomeMeasure) -> float | None:
+        return getattr(self, measure.value) if measure in REVIEW_MEASURES else None
 
 
 Facts = Mapping[tuple[uuid.UUID, str, str], Figures]  # (school, school year, subject) → figures
+Engagement = tuple[uuid.UUID, str]  # (school, school year)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One school's figure for a measure in a school year and the year before."""
+
+    school_id: uuid.UUID
+    before: float
+    after: float
+    reviews: tuple[ReviewRef, ...]
+
+    @property
+    def change(self) -> float:
+        return self.after - self.before
+
+
+def change_of(facts: Facts, school_id: uuid.UUID, school_year: str, subject: Subject, measure: OutcomeMeasure
+              ) -> Change | None:
+    """None when either year lacks the figure (no review, or suppressed for small n)."""
+    before = facts.get((school_id, previous_school_year(school_year), subject.value))
+    after = facts.get((school_id, school_year, subject.value))
+    if before is None or after is None or before.of(measure) is None or after.of(measure) is None:
+        return None
+    return Change(school_id, before.of(measure), after.of(measure),
+                  tuple(f.review for f in (before, after) if f.review is not None))
 
 
 @dataclass(frozen=True)
 class Outcome:
-    school_id: uuid.UUID
-    school_year: str  # the engagement's year; `before` is the year before
+    school_year: str  # the engagement's year
     subject: Subject
-    before: Figures
-    after: Figures
+    measure: OutcomeMeasure
+    own: Change
+    comparison: tuple[Change, ...]  # the comparable schools, however few
+    compared: bool  # enough comparable schools for the policy
+    stale: bool  # older than the policy's window: shown, not counted
 
     @property
-    def proficiency_change(self) -> float:
-        assert self.before.proficiency_rate is not None and self.after.proficiency_rate is not None
-        return self.after.proficiency_rate - self.before.proficiency_rate
+    def school_id(self) -> uuid.UUID:
+        return self.own.school_id
 
     @property
-    def growth_change(self) -> float | None:
-        if self.before.median_growth_percentile is None or self.after.median_growth_percentile is None:
-            return None
-        return self.after.median_growth_percentile - self.before.median_growth_percentile
+    def comparison_change(self) -> float | None:
+        return fmean(c.change for c in self.comparison) if self.comparison else None
+
+    @property
+    def difference(self) -> float | None:
+        return self.own.change - self.comparison_change if self.compared else None
+
+    @property
+    def counted(self) -> bool:
+        return self.compared and not self.stale
 
 
-def outcomes(engagements: Iterable[tuple[uuid.UUID, str]], facts: Facts) -> list[Outcome]:
-    """One outcome per engagement and subject with a proficiency rate in both years (suppressed figures are absent)."""
+def outcomes(engaged: set[Engagement], zone_schools: Iterable[uuid.UUID], facts: Facts, subject: Subject,
+             measure: OutcomeMeasure, policy: EvidencePolicy, oldest_counted_year: str) -> list[Outcome]:
+    """One outcome per engagement with the figure in both years, each against its comparable schools: the zone's
+    schools that did not engage the provider that year, whose figure the year before was within the policy's points."""
+    schools = list(zone_schools)
     found = []
-    for school_id, school_year in sorted(set(engagements), key=lambda e: (str(e[0]), e[1])):
-        for subject in Subject:
-            before = facts.get((school_id, previous_school_year(school_year), subject.value))
-            after = facts.get((school_id, school_year, subject.value))
-            if before and after and before.proficiency_rate is not None and after.proficiency_rate is not None:
-                found.append(Outcome(school_id, school_year, subject, before, after))
+    for school_id, school_year in sorted(engaged, key=lambda e: (e[1], str(e[0]))):
+        own = change_of(facts, school_id, school_year, subject, measure)
+        if own is None:
+            continue
+        comparison = tuple(
+            c for other in schools if (other, school_year) not in engaged
+            and (c := change_of(facts, other, school_year, subject, measure)) is not None
+            and abs(c.before - own.before) <= policy.comparable_within_points)
+        found.append(Outcome(school_year, subject, measure, own, comparison,
+                             compared=len(comparison) >= policy.minimum_comparison_schools,
+                             stale=school_year < oldest_counted_year))
     return found
 
 
-def caveat(schools: int, whose: str = "the partner's") -> str | None:
-    if schools == 0:
-        return ("No outcomes yet: no school that engaged it has reviews for the year of the engagement and the year before.")
-    if schools < MIN_SCHOOLS_FOR_EVIDENCE:
-        return (f"Based on {schools} school{'s' if schools != 1 else ''} — too few to distinguish {whose} effect from chance "
-                f"(at least {MIN_SCHOOLS_FOR_EVIDENCE} are needed).")
-    return None
+def _points(value: float) -> str:
+    return f"{value:+.1f}"
+
+
+def _moved(change: float, unit: str) -> str:
+    if round(change, 1) == 0:
+        return "did not change"
+    return f"{'rose' if change > 0 else 'fell'} {abs(change):.1f} {unit}"
+
+
+def _schools(n: int) -> str:
+    return f"{n} school{'s' if n != 1 else ''}"
+
+
+def _outcomes(n: int) -> str:
+    return f"{n} outcome{'s' if n != 1 else ''}"
+
+
+def _is(n: int) -> str:
+    return "is" if n == 1 else "are"
 
 
 @dataclass(frozen=True)
-class Summary:
+class Judgement:
+    """A provider's verdict in one subject and measure, and the numbers behind it."""
+
     subject: Subject
-    schools: int
-    proficiency_change: float | None  # mean, percentage points
-    growth_change: float | None  # mean, growth-percentile points
+    measure: OutcomeMeasure
+    verdict: Verdict
+    schools: int  # schools with a counted outcome (compared, not stale)
+    change: float | None  # mean over counted outcomes
+    comparison_change: float | None
+    difference: float | None
+    spread: float | None  # standard deviation of the differences
+    interval: tuple[float, float] | None  # 95% interval of the mean difference
+    comparison_schools: int
+    stale_outcomes: int
+    uncompared_outcomes: int
+    sentence: str
 
-    @classmethod
-    def of(cls, subject: Subject, found: Sequence[Outcome]) -> Summary:
-        mine = [o for o in found if o.subject == subject]
-        growth = [change for o in mine if (change := o.growth_change) is not None]
-        return cls(subject=subject, schools=len({o.school_id for o in mine}),
-                   proficiency_change=round(fmean(o.proficiency_change for o in mine), 1) if mine else None,
-                   growth_change=round(fmean(growth), 1) if growth else None)
-
-
-def comparison_engagements(engaged: set[tuple[uuid.UUID, str]], zone_schools: Iterable[uuid.UUID]) -> set[tuple[uuid.UUID, str]]:
-    """The zone's other schools over the same years: what the provider's schools are measured against."""
-    years = {year for _, year in engaged}
-    return {(school, year) for school in zone_schools for year in years if (school, year) not in engaged}
-
-
-def evidence_score(summaries: Sequence[Summary], subjects: Iterable[Subject]) -> float | None:
-    """The mean proficiency change in the subjects that need help: what recommendations rank by."""
-    wanted = set(subjects)
-    changes = [s.proficiency_change for s in summaries if s.subject in wanted and s.proficiency_change is not None]
-    return round(fmean(changes), 1) if changes else None
+    @property
+    def behind(self) -> bool:
+        """The schools that used it did worse than their comparison (or, with none, declined)."""
+        if self.difference is not None:
+            return self.difference < 0
+        return self.change is not None and self.change < 0
 
 
-def ranking(score: float | None, schools: int, matched_needs: int, name: str) -> tuple:
-    """Best first: evidence of a larger gain, then more schools behind it, then more needs met; no evidence last."""
-    return (score is None, -(score or 0.0), -schools, -matched_needs, name)
+def judge(subject: Subject, measure: OutcomeMeasure, found: Sequence[Outcome], policy: EvidencePolicy) -> Judgement:
+    counted = [o for o in found if o.counted]
+    current = [o for o in found if not o.stale]
+    differences = [o.difference for o in counted]
+    schools = len({o.school_id for o in counted})
+    change = fmean(o.own.change for o in (counted or current)) if (counted or current) else None
+    comparison = fmean(o.comparison_change for o in counted) if counted else None
+    difference = fmean(differences) if differences else None
+    spread = stdev(differences) if len(differences) >= 2 else None
+    interval = None
+    if spread is not None and difference is not None:
+        half = t_95(len(differences) - 1) * spread / math.sqrt(len(differences))
+        interval = (difference - half, difference + half)
+    if not found:
+        verdict = Verdict.NO_EVIDENCE
+    elif schools < policy.minimum_schools or interval is None:
+        verdict = Verdict.TOO_FEW
+    elif interval[0] > 0 and difference >= policy.meaningful_difference:
+        verdict = Verdict.BETTER
+    elif interval[1] < 0 and difference <= -policy.meaningful_difference:
+        verdict = Verdict.WORSE
+    else:
+        verdict = Verdict.NO_DIFFERENT
+    unit = "percentile points" if measure == OutcomeMeasure.MEDIAN_GROWTH_PERCENTILE else "points"
+    judgement = Judgement(
+        subject=subject, measure=measure, verdict=verdict, schools=schools,
+        change=_round(change), comparison_change=_round(comparison), difference=_round(difference),
+        spread=_round(spread), interval=(round(interval[0], 1), round(interval[1], 1)) if interval else None,
+        comparison_schools=len({c.school_id for o in counted for c in o.comparison}),
+        stale_outcomes=sum(o.stale for o in found),
+        uncompared_outcomes=sum(not o.compared and not o.stale for o in found),
+        sentence="")
+    return replace(judgement, sentence=_sentence(judgement, policy, unit))
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _sentence(j: Judgement, policy: EvidencePolicy, unit: str) -> str:
+    what = f"{j.subject} {MEASURE_WORDS[j.measure]}: {VERDICT_WORDS[j.verdict]}"
+    notes = []
+    if j.stale_outcomes:
+        notes.append(f"{_outcomes(j.stale_outcomes)} older than the zone's {policy.window_school_years}-year evidence "
+                     f"window {_is(j.stale_outcomes)} marked stale and not counted")
+    if j.uncompared_outcomes:
+        notes.append(f"{_outcomes(j.uncompared_outcomes)} had fewer than {policy.minimum_comparison_schools} "
+                     f"comparable schools in the zone and {_is(j.uncompared_outcomes)} not counted")
+    tail = "".join(f"; {note}" for note in notes) + "."
+    if j.verdict == Verdict.NO_EVIDENCE:
+        return f"{what} — no school that used it has this figure for the year it used it and the year before."
+    if j.schools == 0:
+        moved = f" (its schools' figure {_moved(j.change, unit)} on average)" if j.change is not None else ""
+        return f"{what} — no outcome can be counted{moved}{tail}"
+    numbers = (f"at {_schools(j.schools)} that used it the figure {_moved(j.change, unit)} on average, at "
+               f"{_schools(j.comparison_schools)} comparable to them it {_moved(j.comparison_change, unit)}: "
+               f"a difference of {_points(j.difference)} {unit}")
+    if j.interval is not None:
+        numbers += f" (95% interval {_points(j.interval[0])} to {_points(j.interval[1])}, spread {j.spread:.1f})"
+    if j.verdict == Verdict.TOO_FEW:
+        rule = f"the zone's policy needs at least {_schools(policy.minimum_schools)} for a verdict"
+    else:
+        rule = (f"the zone's policy calls a difference better or worse when its 95% interval excludes 0 and it is at "
+                f"least {policy.meaningful_difference:.1f} {unit}")
+    return f"{what} — {numbers}; {rule}{tail}"
+
+
+# Which verdict speaks for a provider across several subjects and measures: a harm anywhere first.
+_DOMINANCE = (Verdict.WORSE, Verdict.BETTER, Verdict.NO_DIFFERENT, Verdict.TOO_FEW, Verdict.NO_EVIDENCE)
+
+
+def deciding(judgements: Sequence[Judgement]) -> Judgement | None:
+    """The judgement that gives the provider its verdict: the most severe by _DOMINANCE, then the most schools
+    (a decline among too few schools before a gain, so the ranking cannot favour it)."""
+    if not judgements:
+        return None
+    return min(judgements, key=lambda j: (_DOMINANCE.index(j.verdict), not j.behind, -j.schools, j.subject, j.measure))
+
+
+# The ranking rule: groups of evidence, best first. "Worse" can never rank above "no evidence yet".
+RANK_GROUPS = (
+    "better than comparable schools",
+    "no different from comparable schools",
+    "no evidence yet, not measured, or too few schools to tell with no decline against comparable schools",
+    "too few schools to tell, with the schools that used it behind comparable schools",
+    "worse than comparable schools",
+)
+RANKING_RULE = (
+    "Services are ranked by their evidence in the subjects the school needs help in: "
+    + "; then ".join(RANK_GROUPS) + ". Within a group, the service meeting more of the school's needs comes first, "
+    "then the one with more schools behind its evidence, then by name.")
+
+
+def rank_group(verdict: Verdict, behind: bool) -> int:
+    """0 for the best group of RANK_GROUPS."""
+    if verdict == Verdict.BETTER:
+        return 0
+    if verdict == Verdict.NO_DIFFERENT:
+        return 1
+    if verdict == Verdict.WORSE:
+        return 4
+    return 3 if verdict == Verdict.TOO_FEW and behind else 2
+
+
+def ranking(group: int, matched_needs: int, schools: int, name: str) -> tuple:
+    return (group, -matched_needs, -schools, name)
+
+
+def caveat(engaged: int, with_outcomes: int, policy: EvidencePolicy, whose: str = "the partner's") -> str | None:
+    if engaged == 0:
+        return "No school has had a confirmed or fulfilled order of it yet: there is no evidence either way."
+    if with_outcomes == 0:
+        return (f"{_schools(engaged)} used it, but none has reviews for the year it used it and the year before: "
+                "no outcomes yet.")
+    if with_outcomes < policy.minimum_schools:
+        return (f"Based on {_schools(with_outcomes)} — too few to distinguish {whose} effect from chance "
+                f"(the zone's policy needs at least {policy.minimum_schools}).")
+    return None
 
 
 @dataclass(frozen=True)

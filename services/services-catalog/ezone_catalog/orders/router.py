@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from ezone_kit.auth import ensure_school, ensure_zone
+from ezone_kit.openapi import problem_responses, replayed
 from ezone_kit.service import SessionDep, UnitOfWorkDep
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import AfterValidator
@@ -24,7 +25,10 @@ SchoolYearQuery = Annotated[str | None, Query(pattern=SCHOOL_YEAR_PATTERN, examp
 SCHOOL_ORDERS = "/schools/{school_id}/orders"
 
 
-@router.post(SCHOOL_ORDERS, response_model=OrderView, status_code=status.HTTP_201_CREATED, summary="Order a service for a school year")
+@router.post(SCHOOL_ORDERS, response_model=OrderView, status_code=status.HTTP_201_CREATED,
+             summary="Order a service for a school year",
+             responses={**replayed(OrderView, "The same body with the same `Idempotency-Key`: the order it placed."),
+                        **problem_responses((400, "No `Idempotency-Key`, or an empty one."), 409)})
 async def place_order(zone_id: str, school_id: uuid.UUID, body: OrderIn, principal: SchoolTeam, uow: UnitOfWorkDep,
                       response: Response, idempotency_key: IdempotencyKey = None) -> OrderView:
     """Needs `Idempotency-Key`: the same body again with the same key answers 200 with the order it placed. Refused
@@ -48,7 +52,8 @@ async def school_orders(zone_id: str, school_id: uuid.UUID, principal: SchoolRea
                                                                     "status": order_status})
 
 
-@router.post(SCHOOL_ORDERS + "/{order_id}/cancel", response_model=OrderView, summary="Cancel the school's order before fulfilment")
+@router.post(SCHOOL_ORDERS + "/{order_id}/cancel", response_model=OrderView,
+             summary="Cancel the school's order before fulfilment", responses=problem_responses(409))
 async def cancel_order(zone_id: str, school_id: uuid.UUID, order_id: uuid.UUID, principal: SchoolTeam, uow: UnitOfWorkDep) -> OrderView:
     """A requested or confirmed order; cancelling a cancelled order changes nothing. Assignments cannot be cancelled."""
     ensure_school(principal, zone_id, school_id)
@@ -71,20 +76,23 @@ async def get_order(zone_id: str, order_id: uuid.UUID, principal: CatalogReader,
     return await service.get_order(session, principal, zone_id, order_id)
 
 
-@router.post("/orders/{order_id}/confirm", response_model=OrderView, summary="Confirm a requested order")
+@router.post("/orders/{order_id}/confirm", response_model=OrderView, summary="Confirm a requested order",
+             responses=problem_responses(409))
 async def confirm_order(zone_id: str, order_id: uuid.UUID, principal: Staff, uow: UnitOfWorkDep) -> OrderView:
     ensure_zone(principal, zone_id)
     return await service.change_order(uow, principal, zone_id, order_id, Action.CONFIRM)
 
 
-@router.post("/orders/{order_id}/reject", response_model=OrderView, summary="Reject a requested order, with the reason")
+@router.post("/orders/{order_id}/reject", response_model=OrderView, summary="Reject a requested order, with the reason",
+             responses=problem_responses(409))
 async def reject_order(zone_id: str, order_id: uuid.UUID, body: RejectionIn, principal: Staff, uow: UnitOfWorkDep) -> OrderView:
     """Its amount no longer counts against the school's budget. The same rejection again changes nothing."""
     ensure_zone(principal, zone_id)
     return await service.change_order(uow, principal, zone_id, order_id, Action.REJECT, reason=body.reason)
 
 
-@router.post("/orders/{order_id}/fulfil", response_model=OrderView, summary="Record a confirmed order as delivered")
+@router.post("/orders/{order_id}/fulfil", response_model=OrderView, summary="Record a confirmed order as delivered",
+             responses=problem_responses(409))
 async def fulfil_order(zone_id: str, order_id: uuid.UUID, principal: Staff, uow: UnitOfWorkDep) -> OrderView:
     ensure_zone(principal, zone_id)
     return await service.change_order(uow, principal, zone_id, order_id, Action.FULFIL)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -69,6 +72,73 @@ def assigned_quantity(unit: PricingUnit, enrollment: int | None) -> int:
     """A non-optional service's quantity for a school: its pupils for per-pupil prices (0 while enrollment is
     unknown), else one."""
     return (enrollment or 0) if unit == PricingUnit.PER_PUPIL else 1
+
+
+class BudgetLine(StrEnum):
+    """What an order or assignment is charged to."""
+
+    SERVICES = "services"  # the services budget of the school's approved plan (its envelope)
+    DISTRICT_SERVICES = "district_services"  # the district's line, for non-optional services of its categories
+
+
+def charged_to(non_optional: bool, category: str, district_categories: Iterable[str]) -> BudgetLine:
+    """Orders are the school's choice, so they draw on its plan's budget; what the district provides every school
+    (a non-optional service of the zone policy's district categories) draws on the district's line."""
+    if non_optional and category in set(district_categories):
+        return BudgetLine.DISTRICT_SERVICES
+    return BudgetLine.SERVICES
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A purchase the approved plan budgets for: a service, or any service of a partner, or neither (unnamed)."""
+
+    amount: Decimal
+    service_id: uuid.UUID | None = None
+    partner_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Charge:
+    """An order or assignment committed against the plan's services budget."""
+
+    amount: Decimal
+    service_id: uuid.UUID
+    partner_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class BudgetStanding:
+    envelope: Decimal
+    committed: Decimal
+    planned_outstanding: Decimal
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.envelope - self.committed
+
+    @property
+    def short_by(self) -> Decimal:
+        """How much of the plan's outstanding purchases no longer fits what remains (0: all of it fits)."""
+        return max(self.planned_outstanding - self.remaining, Decimal(0))
+
+
+def standing(envelope: Decimal, planned: Sequence[Planned], charges: Sequence[Charge]) -> BudgetStanding:
+    """The services budget against the plan's planned purchases. A planned line is covered by the charges of its
+    service (a line naming only a partner: of any of the partner's services) up to its amount; what is not covered
+    is outstanding. A line naming neither can be matched by no order, so it stays outstanding."""
+    need: dict[tuple[str, object], Decimal] = defaultdict(Decimal)
+    for n, item in enumerate(planned):
+        key = (("service", item.service_id) if item.service_id else ("partner", item.partner_id) if item.partner_id
+               else ("line", n))
+        need[key] += item.amount
+    for charge in charges:
+        for key in (("service", charge.service_id), ("partner", charge.partner_id)):
+            if key in need:
+                need[key] -= charge.amount
+                break
+    return BudgetStanding(envelope=envelope, committed=sum((c.amount for c in charges), Decimal(0)),
+                          planned_outstanding=sum((max(left, Decimal(0)) for left in need.values()), Decimal(0)))
 
 
 @dataclass(frozen=True)

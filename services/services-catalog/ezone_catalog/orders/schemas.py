@@ -26,6 +26,16 @@ class RejectionIn(Input):
     reason: LongText
 
 
+class BudgetWarning(BaseModel):
+    """The order was placed, but it leaves the approved plan's purchases short; the school and board are alerted."""
+
+    type: str = Field("planned-purchases-at-risk", description="What the warning is about.")
+    detail: str
+    short_by: Decimal = Field(description="How much of the plan's outstanding purchases no longer fits.")
+    planned_outstanding: Decimal = Field(description="What the plan's purchases not yet ordered still need.")
+    remaining: Decimal = Field(description="What remains of the services budget after this order.")
+
+
 class OrderView(BaseModel):
     id: uuid.UUID
     zone_id: str
@@ -50,6 +60,32 @@ class OrderView(BaseModel):
     cancelled_by: str | None
     cancelled_at: datetime | None
     created: bool = Field(False, description="True when this request placed it; false for a repeat with the same Idempotency-Key.")
+    charged_to: str = Field("services", description=(
+        "`services`: the services budget of the school's approved plan; `district_services`: the district-services "
+        "line (a non-optional service of a category the zone policy names)."))
+    warnings: list[BudgetWarning] = Field(default_factory=list, description=(
+        "Given when this request placed the order and it leaves the plan's planned purchases short."))
+
+
+OrderIn.read_as = OrderView
+
+
+class Charged(BaseModel):
+    service_id: uuid.UUID
+    service_name: str
+    category: str
+    amount: Decimal
+
+
+class DistrictServicesLine(BaseModel):
+    """What the district provides every school, charged to a line of its own (zone policy `district_services`)."""
+
+    categories: list[str] = Field(description="Non-optional services of these categories are charged here.")
+    allocation: Decimal | None = Field(description="The policy's per-pupil line times the school's enrollment; null: "
+                                                   "the district covers these services in full.")
+    committed: Decimal
+    remaining: Decimal | None = Field(description="allocation - committed; null without an allocation.")
+    services: list[Charged]
 
 
 class BudgetView(BaseModel):
@@ -57,8 +93,14 @@ class BudgetView(BaseModel):
     school_year: str
     plan_id: uuid.UUID
     plan_version: int
-    envelope: Decimal = Field(description="The approved plan's purchased-services total.")
-    committed: Decimal = Field(description="Assigned non-optional services and requested, confirmed or fulfilled orders.")
+    envelope: Decimal = Field(description="The services budget: the approved plan's purchased-services total, for the "
+                                          "services the school chose.")
+    committed: Decimal = Field(description="Charged to the services budget: requested, confirmed or fulfilled orders "
+                                           "and non-optional services outside the district's categories.")
     remaining: Decimal = Field(description="What further orders may commit; negative when an amendment cut the envelope below "
                                            "what was already committed.")
     committed_by_status: dict[OrderStatus, Decimal]
+    planned_outstanding: Decimal = Field(description="What the plan's planned purchases not yet ordered still need.")
+    short_by: Decimal = Field(description="planned_outstanding - remaining when positive: how much of the plan no "
+                                          "longer fits (the school and board were warned); 0 when it all fits.")
+    district_services: DistrictServicesLine

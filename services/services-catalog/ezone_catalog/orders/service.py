@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from ezone_kit.as_read import check_as_read
 from ezone_kit.auth import PARTNER_ROLE, Principal
 from ezone_kit.idempotency import request_digest
 from ezone_kit.problems import TYPE_BASE, Problem, validation_problem
@@ -21,17 +22,19 @@ from ..access import OVERSEER_ROLES
 from ..directory import school_in_zone, school_tier
 from ..models import Envelope, Order, Partner, Service
 from ..partners.service import current_vettings, today
+from .budgets import at_risk, charges, district_services_policy, services_standing
 from .rules import (
     COMMITTED,
     USING_CAPACITY,
     Action,
+    BudgetLine,
     InvalidTransition,
     OrderStatus,
     next_status,
     order_amount,
     partner_refusal,
 )
-from .schemas import BudgetView, OrderIn, OrderView
+from .schemas import BudgetView, BudgetWarning, Charged, DistrictServicesLine, OrderIn, OrderView
 
 _PAST_TENSE = {Action.CONFIRM: "confirmed", Action.REJECT: "rejected", Action.FULFIL: "fulfilled", Action.CANCEL: "cancelled"}
 
@@ -40,14 +43,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def order_view(order: Order, service: Service, created: bool = False) -> OrderView:
+def order_view(order: Order, service: Service, created: bool = False, warnings: list[BudgetWarning] | None = None,
+               ) -> OrderView:
     return OrderView(
         id=order.id, zone_id=order.zone_id, school_id=order.school_id, school_year=order.school_year, service_id=order.service_id,
         service_name=service.name, provider=service.provider, partner_id=order.partner_id, quantity=order.quantity,
         unit_price=order.unit_price, amount=order.amount, status=order.status, note=order.note, reason=order.reason,
         placed_by=order.placed_by, placed_at=order.placed_at, decided_by=order.decided_by, decided_at=order.decided_at,
         fulfilled_by=order.fulfilled_by, fulfilled_at=order.fulfilled_at, cancelled_by=order.cancelled_by,
-        cancelled_at=order.cancelled_at, created=created,
+        cancelled_at=order.cancelled_at, created=created, charged_to=order.charged_to, warnings=warnings or [],
     )
 
 
@@ -67,9 +71,11 @@ def _conflict(kind: str, detail: str, **extensions: Any) -> Problem:
 
 
 async def _committed(session: AsyncSession, school_id: uuid.UUID, school_year: str) -> dict[OrderStatus, Decimal]:
+    """What is charged to the services budget of the school's plan, by status."""
     rows = await session.execute(
         select(Order.status, func.sum(Order.amount))
-        .where(Order.school_id == school_id, Order.school_year == school_year, Order.status.in_(COMMITTED))
+        .where(Order.school_id == school_id, Order.school_year == school_year, Order.status.in_(COMMITTED),
+               Order.charged_to == BudgetLine.SERVICES.value)
         .group_by(Order.status))
     return {OrderStatus(status): total for status, total in rows}
 
@@ -91,13 +97,19 @@ async def place_order(uow: UnitOfWork, actor: Principal, zone_id: str, school_id
     if idempotency_key is None:
         raise Problem(400, "Placing an order needs an `Idempotency-Key` header (a new UUID per order), so that a retry "
                            "cannot order twice.", type=f"{TYPE_BASE}idempotency-key-required")
+    check_as_read(data, zone_id=zone_id, school_id=school_id)
     school = await school_in_zone(session, zone_id, school_id)
     scope = f"order.place/{zone_id}/{school['id']}"
     # Claimed first: a concurrent repeat waits here for the first request, then answers with what it placed.
     replay = await uow.idempotency.claim(session, scope, idempotency_key, request_digest(data.model_dump(mode="json")))
     if replay is not None:
         order = await session.get(Order, uuid.UUID(replay.resource_id))
+        check_as_read(data, id=order.id)
         return order_view(order, await session.get(Service, order.service_id))
+    if "id" in data.sent_as_read():
+        raise validation_problem([{"loc": ("body", "id"), "type": "read_only",
+                                   "msg": "an order's id is made when it is placed: leave id out to place a new order, "
+                                          "or send the Idempotency-Key that placed this one"}])
 
     service = (await session.execute(
         select(Service).where(Service.id == data.service_id, Service.zone_id == zone_id).with_for_update(key_share=True)
@@ -124,7 +136,8 @@ async def place_order(uow: UnitOfWork, actor: Principal, zone_id: str, school_id
         raise _conflict("no-budget-envelope", f"{school['name']} has no approved plan for {data.school_year}, so it has no budget "
                                               "for services yet; orders open once the board approves the plan.")
     amount = order_amount(service.price, data.quantity)
-    remaining = envelope.amount - sum((await _committed(session, school["id"], data.school_year)).values(), Decimal(0))
+    before = await services_standing(session, envelope)
+    remaining = before.remaining
     if amount > remaining:
         raise _conflict("over-budget", f"This order of {amount} exceeds the remaining {data.school_year} budget for services "
                                        f"({remaining} of {envelope.amount}) by {amount - remaining}.",
@@ -141,15 +154,21 @@ async def place_order(uow: UnitOfWork, actor: Principal, zone_id: str, school_id
     now = _now()
     order = Order(id=uuid.uuid4(), zone_id=zone_id, school_id=school["id"], school_year=data.school_year, service_id=service.id,
                   partner_id=service.partner_id, quantity=data.quantity, unit_price=service.price, amount=amount,
-                  status=OrderStatus.REQUESTED.value, note=data.note, placed_by=actor.subject, placed_at=now)
+                  status=OrderStatus.REQUESTED.value, note=data.note, placed_by=actor.subject, placed_at=now,
+                  charged_to=BudgetLine.SERVICES.value)
     session.add(order)
     await session.flush()
     uow.emit(OrderPlaced(**_event_fields(order, service), placed_by=actor.subject, placed_at=now))
+    warnings = []
+    if (risk := at_risk(envelope, before, await services_standing(session, envelope), order, service)) is not None:
+        warning, event = risk
+        uow.emit(event)
+        warnings.append(warning)
     await uow.audit(actor=actor, action="order.placed", entity="order", entity_id=str(order.id), zone_id=zone_id,
                     school_id=str(order.school_id), after=_snapshot(order))
     await uow.idempotency.record(session, scope, idempotency_key, str(order.id))
     await uow.commit()
-    return order_view(order, service, created=True)
+    return order_view(order, service, created=True, warnings=warnings)
 
 
 def _visible(viewer: Principal) -> ColumnElement[bool] | None:
@@ -245,7 +264,20 @@ async def budget(session: AsyncSession, zone_id: str, school_id: uuid.UUID, scho
     if envelope is None:
         raise Problem(404, f"{school['name']} has no approved plan for {school_year}, so no budget for services.")
     by_status = await _committed(session, school["id"], school_year)
-    committed = sum(by_status.values(), Decimal(0))
+    services = await services_standing(session, envelope)
     return BudgetView(school_id=school["id"], school_year=school_year, plan_id=envelope.plan_id, plan_version=envelope.plan_version,
-                      envelope=envelope.amount, committed=committed, remaining=envelope.amount - committed,
-                      committed_by_status=by_status)
+                      envelope=envelope.amount, committed=services.committed, remaining=services.remaining,
+                      committed_by_status=by_status, planned_outstanding=services.planned_outstanding,
+                      short_by=services.short_by,
+                      district_services=await _district_line(session, zone_id, school, school_year))
+
+
+async def _district_line(session: AsyncSession, zone_id: str, school: Any, school_year: str) -> DistrictServicesLine:
+    policy = await district_services_policy(session, zone_id)
+    charged = [Charged(service_id=service.id, service_name=service.name, category=service.category, amount=order.amount)
+               for order, service in await charges(session, school["id"], school_year, BudgetLine.DISTRICT_SERVICES)]
+    committed = sum((c.amount for c in charged), Decimal(0))
+    allocation = (None if policy.per_pupil_allocation is None
+                  else (policy.per_pupil_allocation * (school["enrollment"] or 0)).quantize(Decimal("0.01")))
+    return DistrictServicesLine(categories=[c.value for c in policy.categories], allocation=allocation, committed=committed,
+                                remaining=None if allocation is None else allocation - committed, services=charged)

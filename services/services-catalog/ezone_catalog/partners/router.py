@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from ezone_kit.auth import ensure_zone
+from ezone_kit.openapi import problem_responses, replayed
 from ezone_kit.service import SessionDep, UnitOfWorkDep
 from fastapi import APIRouter, Response, status
 
@@ -15,7 +16,8 @@ from .schemas import PartnerIn, PartnerView, VettingIn, VettingView
 router = APIRouter(prefix="/zones/{zone_id}/partners", tags=["partners"])
 
 
-@router.post("", response_model=PartnerView, status_code=status.HTTP_201_CREATED, summary="Onboard a partner organisation")
+@router.post("", response_model=PartnerView, status_code=status.HTTP_201_CREATED,
+             summary="Onboard a partner organisation", responses={**replayed(PartnerView), **problem_responses(409)})
 async def onboard_partner(zone_id: str, body: PartnerIn, principal: Staff, uow: UnitOfWorkDep, response: Response) -> PartnerView:
     """Idempotent on the name (and the id, when given): the same partner again answers 200 with `created: false`;
     the same name with other details is 409. A new partner is not vetted until a vetting is recorded."""
@@ -39,7 +41,8 @@ async def get_partner(zone_id: str, partner_id: uuid.UUID, principal: CatalogRea
 
 
 @router.post("/{partner_id}/vettings", response_model=VettingView, status_code=status.HTTP_201_CREATED,
-             summary="Record a vetting decision")
+             summary="Record a vetting decision",
+             responses=replayed(VettingView, "The same decision as the current one: it, unchanged."))
 async def vet_partner(zone_id: str, partner_id: uuid.UUID, body: VettingIn, principal: Staff, uow: UnitOfWorkDep,
                       response: Response) -> VettingView:
     """Who vetted (the token's subject), when (now), the criteria met, the evidence documents by reference, the

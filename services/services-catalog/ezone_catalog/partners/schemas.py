@@ -84,3 +84,6 @@ class PartnerView(BaseModel):
     vetted: bool = Field(description="Vetted and not expired today: what intensive-support schools may order from.")
     created_at: datetime
     created: bool = Field(False, description="True when this request onboarded it; false when it already existed.")
+
+
+PartnerIn.read_as = PartnerView

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from ezone_kit.as_read import check_as_read
 from ezone_kit.auth import Principal
 from ezone_kit.problems import Problem, validation_problem
 from ezone_kit.uow import UnitOfWork
@@ -74,6 +75,7 @@ async def partner_in_zone(session: AsyncSession, zone_id: str, partner_id: uuid.
 
 async def onboard(uow: UnitOfWork, actor: Principal, zone_id: str, data: PartnerIn) -> PartnerView:
     """Idempotent on the partner's name in the zone (and its id, when given): the same partner again answers `created: false`."""
+    check_as_read(data, zone_id=zone_id)
     session = uow.session
     facts = _facts(data)
     # ON CONFLICT DO NOTHING: of simultaneous identical requests one inserts, the others wait for it and find its row.

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from ezone_kit.auth import ensure_zone
+from ezone_kit.openapi import problem_responses, replayed
 from ezone_kit.service import SessionDep, UnitOfWorkDep
 from ezone_schemas.catalog import ServiceCategory
 from fastapi import APIRouter, Query, Response, status
@@ -17,7 +18,8 @@ from .schemas import Provider, ServiceIn, ServiceStatus, ServiceView
 router = APIRouter(prefix="/zones/{zone_id}/services", tags=["services"])
 
 
-@router.post("", response_model=ServiceView, status_code=status.HTTP_201_CREATED, summary="Create a service, as a draft")
+@router.post("", response_model=ServiceView, status_code=status.HTTP_201_CREATED,
+             summary="Create a service, as a draft", responses={**replayed(ServiceView), **problem_responses(409)})
 async def create_service(zone_id: str, body: ServiceIn, principal: Staff, uow: UnitOfWorkDep, response: Response) -> ServiceView:
     """A district service, or a partner's (the partner must be onboarded). Idempotent on the provider and name
     (and the id, when given): the same service again answers 200 with `created: false`; other details are 409."""
@@ -47,7 +49,8 @@ async def get_service(zone_id: str, service_id: uuid.UUID, principal: CatalogRea
     return await service.get_service(session, principal, zone_id, service_id)
 
 
-@router.post("/{service_id}/publish", response_model=ServiceView, summary="Publish a draft: schools may order it")
+@router.post("/{service_id}/publish", response_model=ServiceView, summary="Publish a draft: schools may order it",
+             responses=problem_responses(409))
 async def publish_service(zone_id: str, service_id: uuid.UUID, principal: Staff, uow: UnitOfWorkDep) -> ServiceView:
     """Announces `service.published`. A non-optional service is assigned at once to every school with an approved
     plan, for that plan's school year. Publishing a published service changes nothing; a retired one is 409."""

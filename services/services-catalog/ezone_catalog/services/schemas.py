@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from ezone_schemas.catalog import Need, PricingUnit, ServiceCategory
-from ezone_schemas.vocabulary import Lever
+from ezone_schemas.vocabulary import Lever, VettingStatus
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from ..types import Input, LongText, Money, Name, ShortText
@@ -31,7 +31,8 @@ class ServiceIn(Input):
     partner_id: Annotated[uuid.UUID | None, Field(validate_default=True, description="Required for a partner's service.")] = None
     category: ServiceCategory
     non_optional: Annotated[bool, Field(validate_default=True, description=(
-        "Assigned to every school for each school year, charged against its envelope; schools cannot order or cancel it. "
+        "Assigned to every school for each school year, charged to the district-services line (a category the zone "
+        "policy names) or else to the plan's services budget; schools cannot order or cancel it. "
         "District services only."))] = False
     description: LongText
     unit: PricingUnit
@@ -69,12 +70,24 @@ class ServiceIn(Input):
         return value
 
 
+class ServicePartner(BaseModel):
+    """Who provides a partner's service: what a school choosing it needs to know without a second call."""
+
+    id: uuid.UUID
+    name: str
+    vetting_status: VettingStatus | None = Field(description="The partner's current vetting; null: never vetted.")
+    vetting_expires_on: date | None = Field(description="When a `vetted` or `provisional` status lapses.")
+    vetted: bool = Field(description="Vetted and not expired today: what intensive-support schools may order from.")
+
+
 class ServiceView(BaseModel):
     id: uuid.UUID
     zone_id: str
     name: str
     provider: Provider
     partner_id: uuid.UUID | None
+    partner: ServicePartner | None = Field(
+        description="The partner providing a partner's service; null for a district one.")
     category: ServiceCategory
     non_optional: bool
     description: str
@@ -90,3 +103,6 @@ class ServiceView(BaseModel):
     published_at: datetime | None
     retired_at: datetime | None
     created: bool = Field(False, description="True when this request created it; false when it already existed.")
+
+
+ServiceIn.read_as = ServiceView

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from ezone_kit.as_read import check_as_read
 from ezone_kit.auth import Principal
 from ezone_kit.problems import Problem, validation_problem
 from ezone_kit.uow import UnitOfWork
@@ -15,16 +17,39 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..access import STAFF_ROLES
-from ..models import Envelope, Partner, Service
+from ..models import Envelope, Partner, PartnerVetting, Service
 from ..orders.assignments import assign, lock_zone_assignments
-from .schemas import ServiceIn, ServiceView
+from ..partners.service import current_vettings, is_vetted, today
+from .schemas import ServiceIn, ServicePartner, ServiceView
 
 _FIELDS = ("name", "provider", "partner_id", "category", "non_optional", "description", "unit", "unit_label", "price",
            "capacity_per_year", "needs", "levers")
 
 
-def service_view(service: Service, created: bool = False) -> ServiceView:
+def service_partner(partner: Partner, vetting: PartnerVetting | None) -> ServicePartner:
+    return ServicePartner(
+        id=partner.id, name=partner.name, vetting_status=vetting.status if vetting else None,
+        vetting_expires_on=vetting.expires_on if vetting else None, vetted=is_vetted(vetting, today()))
+
+
+async def service_partners(session: AsyncSession, services: Sequence[Service]) -> dict[uuid.UUID, ServicePartner]:
+    """The partners providing `services`, by id, with their current vetting."""
+    partner_ids = {service.partner_id for service in services if service.partner_id is not None}
+    if not partner_ids:
+        return {}
+    partners = (await session.execute(select(Partner).where(Partner.id.in_(partner_ids)))).scalars().all()
+    vettings = await current_vettings(session, list(partner_ids))
+    return {partner.id: service_partner(partner, vettings.get(partner.id)) for partner in partners}
+
+
+async def described(session: AsyncSession, service: Service, created: bool = False) -> ServiceView:
+    partner = (await service_partners(session, [service])).get(service.partner_id) if service.partner_id else None
+    return service_view(service, partner, created)
+
+
+def service_view(service: Service, partner: ServicePartner | None, created: bool = False) -> ServiceView:
     return ServiceView.model_validate({**{f: getattr(service, f) for f in _FIELDS}, "id": service.id, "zone_id": service.zone_id,
+                                       "partner": partner,
                                        "status": service.status, "created_by": service.created_by,
                                        "created_at": service.created_at, "published_at": service.published_at,
                                        "retired_at": service.retired_at, "created": created})
@@ -55,6 +80,7 @@ async def service_in_zone(session: AsyncSession, zone_id: str, service_id: uuid.
 
 async def create_service(uow: UnitOfWork, actor: Principal, zone_id: str, data: ServiceIn) -> ServiceView:
     """A draft. Idempotent on the provider and name in the zone (and the id, when given)."""
+    check_as_read(data, zone_id=zone_id)
     session = uow.session
     if data.partner_id is not None and await session.scalar(
             select(Partner.id).where(Partner.id == data.partner_id, Partner.zone_id == zone_id)) is None:
@@ -75,11 +101,12 @@ async def create_service(uow: UnitOfWork, actor: Principal, zone_id: str, data: 
         if {f: getattr(existing, f) for f in _FIELDS} != facts:
             raise Problem(409, f"The service {data.name!r} of this provider already exists in {zone_id} with other details.",
                           service_id=str(existing.id))
-        return service_view(existing)
+        return await described(session, existing)
     await uow.audit(actor=actor, action="service.created", entity="service", entity_id=str(service.id), zone_id=zone_id,
                     after={"id": str(service.id), **_facts_json(data)})
+    view = await described(session, service, created=True)
     await uow.commit()
-    return service_view(service, created=True)
+    return view
 
 
 async def publish_service(uow: UnitOfWork, actor: Principal, zone_id: str, service_id: uuid.UUID) -> ServiceView:
@@ -87,7 +114,7 @@ async def publish_service(uow: UnitOfWork, actor: Principal, zone_id: str, servi
     session = uow.session
     service = await service_in_zone(session, zone_id, service_id, lock=True)
     if service.status == "published":
-        return service_view(service)
+        return await described(session, service)
     if service.status == "retired":
         raise Problem(409, f"Service {service.name!r} is retired; a retired service is not published again — create a new one.",
                       service_status=service.status)
@@ -107,22 +134,24 @@ async def publish_service(uow: UnitOfWork, actor: Principal, zone_id: str, servi
         envelopes = (await session.execute(
             select(Envelope).where(Envelope.zone_id == zone_id)
             .order_by(Envelope.school_id, Envelope.school_year).with_for_update())).scalars().all()
-        await assign(session, actor, [service], envelopes)
+        uow.emit(*await assign(session, actor, [service], envelopes))
+    view = await described(session, service)
     await uow.commit()
-    return service_view(service)
+    return view
 
 
 async def retire_service(uow: UnitOfWork, actor: Principal, zone_id: str, service_id: uuid.UUID) -> ServiceView:
     """No new orders or assignments; what was ordered or assigned stays."""
     service = await service_in_zone(uow.session, zone_id, service_id, lock=True)
     if service.status == "retired":
-        return service_view(service)
+        return await described(uow.session, service)
     before = _snapshot(service)
     service.status, service.retired_at = "retired", datetime.now(UTC)
     await uow.audit(actor=actor, action="service.retired", entity="service", entity_id=str(service.id), zone_id=zone_id,
                     before=before, after=_snapshot(service))
+    view = await described(uow.session, service)
     await uow.commit()
-    return service_view(service)
+    return view
 
 
 async def list_services(session: AsyncSession, viewer: Principal, zone_id: str, filters: dict[str, Any]) -> list[ServiceView]:
@@ -134,11 +163,14 @@ async def list_services(session: AsyncSession, viewer: Principal, zone_id: str, 
     if viewer.role not in STAFF_ROLES:
         query = query.where(Service.status == "published")
     rows = await session.execute(query.order_by(Service.provider, Service.category, Service.name))
-    return [service_view(service) for service in rows.scalars()]
+    services = rows.scalars().all()
+    partners = await service_partners(session, services)
+    return [service_view(service, partners.get(service.partner_id) if service.partner_id else None)
+            for service in services]
 
 
 async def get_service(session: AsyncSession, viewer: Principal, zone_id: str, service_id: uuid.UUID) -> ServiceView:
     service = await service_in_zone(session, zone_id, service_id)
     if service.status != "published" and viewer.role not in STAFF_ROLES:
         raise Problem(404, f"Service {service_id} was not found in zone {zone_id!r}.")
-    return service_view(service)
+    return await described(session, service)

@@ -169,8 +169,13 @@ function subjectCell(school, entry) {
     if (latest.goal !== null) figures.push(" · goal ", h("strong", {}, percent(latest.goal)));
     if (latest.participation_rate !== null) figures.push(h("br"), `participation ${percent(latest.participation_rate)}`);
   }
+  // The chip opens the review's page, where its reasons and trend are.
+  const chip = latest
+    ? h("a", { href: `/board/schools/${school.id}/reviews/${latest.school_year}/${entry.subject}`, class: "review-link" },
+      statusChip(latest), h("span", { class: "visually-hidden" }, ` — ${SUBJECTS[entry.subject] ?? entry.subject} review of ${school.name}`))
+    : statusChip(latest);
   return h("td", { "data-subject": entry.subject },
-    h("div", { class: "cell-top" }, statusChip(latest), latest ? h("span", { class: "year" }, latest.school_year) : null),
+    h("div", { class: "cell-top" }, chip, latest ? h("span", { class: "year" }, latest.school_year) : null),
     figures.length ? h("div", { class: "figures" }, ...figures) : null,
     latest ? flagList(latest.flags) : null,
     trendChart(school.name, entry.subject, entry.trend));
@@ -184,7 +189,8 @@ function renderSchools(overview) {
     const meta = [school.code, `grades ${school.grade_span}`];
     if (school.enrollment !== null) meta.push(`${school.enrollment} students`);
     return h("tr", { "data-school-id": school.id },
-      h("th", { scope: "row" }, school.name, h("span", { class: "school-meta" }, meta.join(" · "))),
+      h("th", { scope: "row" }, h("a", { href: `/board/schools/${school.id}` }, school.name),
+        h("span", { class: "school-meta" }, meta.join(" · "))),
       ...school.subjects.map((entry) => subjectCell(school, entry)));
   }));
   const offTrack = overview.schools.filter((s) => s.subjects.some((e) => e.latest?.status === "off_track")).length;

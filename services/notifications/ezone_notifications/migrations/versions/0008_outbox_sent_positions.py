@@ -1,0 +1,22 @@
+"""the outbox records where the broker put each sent event, and per partition what the relay saw acknowledged
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+from alembic import op
+
+from ezone_kit.migrations import create_outbox_positions_v1, drop_outbox_positions_v1
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_outbox_positions_v1(op, "notifications")
+
+
+def downgrade() -> None:
+    drop_outbox_positions_v1(op, "notifications")
