@@ -21,6 +21,7 @@ import contextlib
 import logging
 import random
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -404,7 +405,9 @@ class ConsumerWorker:
 
     async def _one_by_one(self, pending: list[tuple[ConsumerRecord, Envelope, Handler]], fast_path_error: BaseException,
                           failed_first_attempt: uuid.UUID | None) -> None:
-        """Each event in a savepoint of its own, so a failing one is retried, then dead-lettered, alone."""
+        """Each event in a savepoint of its own, so a failing one is retried, then dead-lettered, alone. Counted
+        once the transaction has committed, so whoever reads the counts finds the effects stored."""
+        outcomes: Counter[str] = Counter()
         async with self._sessions() as session, session.begin():
             for record, envelope, handler in await self._fresh(session, pending):
                 # The event whose handler failed in the fast path has used its first attempt.
@@ -412,7 +415,13 @@ class ConsumerWorker:
                 if first_attempt > self._settings.ezone_consumer_max_attempts:
                     await self._dead_letter(record, fast_path_error, attempts=1)
                     continue
-                await self._process_with_retries(session, record, envelope, handler, first_attempt)
+                outcome = await self._process_with_retries(session, record, envelope, handler, first_attempt)
+                if outcome is not None:
+                    outcomes[outcome] += 1
+        self.processed += outcomes["processed"]
+        self.unknown_zone_skipped += outcomes["unknown_zone"]
+        for outcome, count in outcomes.items():
+            self._count(outcome, count)
 
     def _inbox_row(self, envelope: Envelope, span: Any) -> dict[str, Any]:
         span_context = span.get_span_context()
@@ -428,8 +437,9 @@ class ConsumerWorker:
 
     async def _process_with_retries(
         self, session: AsyncSession, record: ConsumerRecord, envelope: Envelope, handler: Handler, first_attempt: int
-    ) -> None:
-        """One event in its own savepoint, retried with backoff, dead-lettered after the last attempt."""
+    ) -> str | None:
+        """One event in its own savepoint, retried with backoff, dead-lettered after the last attempt. Returns how it
+        went ("processed", "unknown_zone"), or None when it was dead-lettered."""
         max_attempts = self._settings.ezone_consumer_max_attempts
         for attempt in range(first_attempt, max_attempts + 1):
             if attempt > 1:
@@ -445,20 +455,14 @@ class ConsumerWorker:
                             await handler(context)
                             await self._outbox.add(session, context._emitted)
                         await session.execute(pg_insert(self._inbox).values(self._inbox_row(envelope, span)))
-                if unknown is not None:
-                    self.unknown_zone_skipped += 1
-                    self._count("unknown_zone")
-                else:
-                    self.processed += 1
-                    self._count("processed")
-                return
+                return "processed" if unknown is None else "unknown_zone"
             except Exception as exc:
                 if _is_transient(exc):
                     raise
                 if attempt >= max_attempts:
                     _log.error("consumer %s: event %s failed %d times, dead-lettering: %s", self.group, envelope.id, attempt, exc)
                     await self._dead_letter(record, exc, attempts=attempt)
-                    return
+                    return None
                 _log.warning("consumer %s: event %s attempt %d failed (%s); retrying", self.group, envelope.id, attempt, exc)
 
     async def _unknown_zones(self, session: AsyncSession, envelopes: Sequence[Envelope], *, remember: bool) -> set[str]:
