@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only NAME ...]`: start the embedded stack, run the benchmarks,
+"""`python -m bench [--quick] [--only NAME ...] [--traces]`: start the embedded stack, run the benchmarks,
 print a table and write bench/out/<name>.json for each."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from . import csv_memory, edfi_upserts, results_ingest, state_rereview
 from .environment import FULL, QUICK, BenchEnvironment, embedded_environment
 from .progress import new_progress
 from .report import OUT_DIR, BenchResult, machine_info, results_table, write_json
+from .traces import TRACED_SUFFIX
 
 Runner = Callable[[BenchEnvironment, Progress], Awaitable[list[BenchResult]]]
 
@@ -50,6 +51,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--alert-rate", type=float, metavar="N",
         help="alert_latency's second phase at N batches/s instead of the issue's 20, e.g. to see the headroom")
+    parser.add_argument(
+        "--traces", action="store_true",
+        help="alert_latency's zone exports its spans by OTLP/HTTP to a receiver in this process, which counts them "
+             f"(the result is alert_latency{TRACED_SUFFIX})")
     return parser.parse_args(argv)
 
 
@@ -59,7 +64,8 @@ async def run_benchmarks(env: BenchEnvironment, names: list[str], console: Conso
     with new_progress(console) as progress:
         for runner in runners:
             started = time.monotonic()
-            produced = [result for result in await runner(env, progress) if result.name in names]
+            produced = [result for result in await runner(env, progress)
+                        if result.name.removesuffix(TRACED_SUFFIX) in names]
             console.log(f"{', '.join(r.name for r in produced)}: done in {time.monotonic() - started:.0f} s")
             results += produced
     return results
@@ -83,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.alert_rate is not None:
             sizes = dataclasses.replace(sizes, alert_batches_per_s=args.alert_rate)
         with embedded_environment(sizes) as env:
+            env = dataclasses.replace(env, export_traces=args.traces)
             results = asyncio.run(run_benchmarks(env, names, console))
     except KeyboardInterrupt:
         console.log("interrupted; PostgreSQL and the broker are stopped")

@@ -41,6 +41,7 @@ from tests.stack import Stack, new_database
 from .environment import BenchEnvironment
 from .progress import wait_for_count
 from .report import BenchResult, Figure, latency_figures, reference_loop_s
+from .traces import TRACED_SUFFIX, trace_receiver
 from .zone_processes import CpuMeter, ZoneProcesses, zone_processes
 
 BOARD_SIZE = 7
@@ -261,8 +262,10 @@ async def run_latency(env: BenchEnvironment, progress: Progress) -> list[BenchRe
     database_url = await new_database(env.postgres)
     zone = f"alerts-{uuid.uuid4().hex[:8]}"
     figures: list[Figure] = []
+    phases: list[tuple[str, float, int, CpuMeter, list[Figure]]] = []  # tag, rate, batches, CPU, figures
     with smtp_server() as (smtp_port, smtp_pid):
-        async with zone_processes(env, database_url, ezone_smtp_port=smtp_port) as stack:
+        async with (trace_receiver() if env.export_traces else contextlib.nullcontext()) as receiver, \
+                zone_processes(env, database_url, receiver and receiver.endpoint, ezone_smtp_port=smtp_port) as stack:
             schools = await _latency_zone(stack, zone, progress)
             sis = stack.auth("sis", zone, schools)
             member = {"Authorization": f"Bearer {stack.token('board', zone, subject=f'seat-1@{zone}.example')}"}
@@ -279,26 +282,34 @@ async def run_latency(env: BenchEnvironment, progress: Progress) -> list[BenchRe
                 # A light load first (the path's own latency), then the issue's rate.
                 for tag, load in (("light", LIGHT_BATCHES_PER_S), ("target", rate)):
                     meter = CpuMeter(stack, env, others={"smtp server": smtp_pid})
-                    missing = await _steady_load(stack, zone, sis, schools, load, round(load * duration), arrivals,
-                                                 meter, progress)
-                    figures += _latency_figures(tag, load, arrivals, missing)
-                    figures += _cpu_figures(tag, load, meter.spent, round(load * duration))
+                    batches = round(load * duration)
+                    missing = await _steady_load(stack, zone, sis, schools, load, batches, arrivals, meter, progress)
+                    phases.append((tag, load, batches, meter,
+                                   _latency_figures(tag, load, arrivals, missing) +
+                                   _cpu_figures(tag, load, meter.spent, batches)))
             finally:
                 for task in followers:
                     task.cancel()
                 await asyncio.gather(*followers, return_exceptions=True)
+            if receiver is not None:
+                await receiver.settled()
+            for tag, load, batches, meter, measured in phases:
+                figures += measured
+                if receiver is not None:
+                    figures += _span_figures(tag, load, receiver.started_between(*meter.window_ns), batches)
             settings = stack.settings()
     figures += [Figure("reference_loop_before_s", "machine speed: a fixed Python loop, before the run (best of 3)",
                        loop_before_s, "s"),
                 Figure("reference_loop_after_s", "machine speed: the same loop after the run", reference_loop_s(), "s")]
     return [BenchResult(
-        "alert_latency",
+        "alert_latency" + (TRACED_SUFFIX if env.export_traces else ""),
         figures,
         {
             "batches_per_s": [LIGHT_BATCHES_PER_S, rate], "duration_s": duration, "rows_per_batch": STUDENTS_PER_BATCH,
             "schools": LATENCY_SCHOOLS, "board_members": BOARD_SIZE, "inbox_poll_interval_ms": INBOX_POLL_INTERVAL_S * 1000,
             "drain_s": DRAIN_S,
             "kafka_fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms, "kafka_linger_ms": settings.kafka_linger_ms,
+            "traces_exported": env.export_traces,
         },
         ["The four services run as `ezone up` runs them: one uvicorn process each; the SIS, the member's SSE stream "
          "and the inbox poller are this process; the SMTP server is a separate process.",
@@ -308,7 +319,11 @@ async def run_latency(env: BenchEnvironment, progress: Progress) -> list[BenchRe
          "number; at a rate the zone keeps up with, that is what a batch costs (idle work included).",
          "The benchmark zone's rule raises an info alert for every review (info waits for the daily digest); the "
          "zone's default rules make it critical for a review off track or with an integrity flag (about 4 in 10 "
-         "batches here), and those are emailed to each member at once."],
+         "batches here), and those are emailed to each member at once.",
+         *(["Traces exported: each service sends its spans by OTLP/HTTP (the SDK's batch processor, its defaults) "
+            "to a receiver in the bench process, which counts and drops them (its work is in the bench CPU figure). "
+            "Spans per batch: those started while the batches were posted, divided by their number (idle work, "
+            "e.g. the inbox poller's requests, included, as in the CPU figures)."] if env.export_traces else [])],
     )]
 
 
@@ -317,6 +332,13 @@ def _cpu_figures(tag: str, rate: float, spent: dict[str, float], batches: int) -
                      round(1000 * seconds / batches, 1), "ms") for name, seconds in spent.items()),
             Figure(f"{tag}_cpu_total", f"{rate:g}/s: CPU per batch, all processes",
                    round(1000 * sum(spent.values()) / batches, 1), "ms")]
+
+
+def _span_figures(tag: str, rate: float, started: dict[str, int], batches: int) -> list[Figure]:
+    return [*(Figure(f"{tag}_spans_{service.replace('-', '_')}", f"{rate:g}/s: spans exported per batch, {service}",
+                     round(count / batches, 1), "spans") for service, count in sorted(started.items())),
+            Figure(f"{tag}_spans_total", f"{rate:g}/s: spans exported per batch, all services",
+                   round(sum(started.values()) / batches, 1), "spans")]
 
 
 def _review(zone: str, school_id: uuid.UUID) -> ReviewCompleted:

@@ -41,6 +41,7 @@ class BenchEnvironment:
     broker: EmbeddedBroker
     key_dir: Path
     sizes: Sizes
+    export_traces: bool = False  # `--traces`: alert_latency's zone exports its spans (bench/traces.py)
 
     def settings(self, database_url: str, **overrides: object) -> KitSettings:
         """The settings the integration tests run the zone with (see tests/stack.py)."""

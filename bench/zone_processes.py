@@ -23,6 +23,7 @@ from ezone.stack import free_port, wait_for
 from tests.stack import stack_settings
 
 from .environment import BenchEnvironment
+from .traces import EXPORT_DELAY_MS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,6 +61,7 @@ class CpuMeter:
         self._broker_pid = env.broker.pid
         self._before: dict[str, float] = {}
         self.spent: dict[str, float] = {}
+        self.window_ns = (0, 0)  # when it was metered (Unix ns, the clock of span start times)
 
     def _sample(self) -> dict[str, float]:
         sample = {name: _cpu(process) for name, process in self._services.items()}
@@ -71,9 +73,11 @@ class CpuMeter:
 
     def start(self) -> None:
         self._before = self._sample()
+        self.window_ns = (time.time_ns(), 0)
 
     def stop(self) -> dict[str, float]:
         after = self._sample()
+        self.window_ns = (self.window_ns[0], time.time_ns())
         self.spent = {name: after[name] - self._before.get(name, 0.0) for name in after}
         return self.spent
 
@@ -97,16 +101,21 @@ def _tree_cpu(pid: int | None) -> float:
 
 
 @contextlib.asynccontextmanager
-async def zone_processes(env: BenchEnvironment, database_url: str, **overrides: object) -> AsyncIterator[ZoneProcesses]:
+async def zone_processes(env: BenchEnvironment, database_url: str, traces_to: str | None = None,
+                         **overrides: object) -> AsyncIterator[ZoneProcesses]:
     """Start the four services as `ezone up` does (uvicorn, one process each, configured by the environment),
-    wait until each is ready and its consumers joined their groups; stop them all on the way out."""
+    wait until each is ready and its consumers joined their groups; stop them all on the way out. `traces_to`: an
+    OTLP/HTTP endpoint (a collector's) they export their spans to (else they export none)."""
     zone = ZoneProcesses(database_url, env.broker.bootstrap_servers, env.key_dir, overrides)
     await ensure_topics(zone.settings(), all_topics())
+    tracing = {"OTEL_TRACES_EXPORTER": "none"} if traces_to is None else {
+        "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": traces_to,
+        "OTEL_BSP_SCHEDULE_DELAY": str(EXPORT_DELAY_MS)}
     environ = {**os.environ,
                **{name.upper(): str(value).lower() if isinstance(value, bool) else str(value)
                   for name, value in stack_settings(database_url, env.broker.bootstrap_servers, env.key_dir,
                                                     **overrides).items()},
-               "OTEL_TRACES_EXPORTER": "none"}
+               **tracing}
     try:
         for entry in SERVICES:
             port = free_port()

@@ -90,6 +90,7 @@ class LocalZone:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     _spawned_at: dict[str, float] = field(default_factory=dict)
     _settings: KitSettings | None = None
+    _demo_leader: dict[str, str] | None = None  # the first demo school's principal: `up` prints their sign-in link
 
     def service_port(self, entry: ServiceEntry) -> int:
         return self.port_base + SERVICES.index(entry)
@@ -257,6 +258,10 @@ class LocalZone:
                     school_id = response.json()["id"]
                     for leader in leadership_team(index, school.code):
                         await _ok(client.post(f"/zones/{zone}/schools/{school_id}/leadership", json=leader))
+                    if index == 0:
+                        principal = leadership_team(index, school.code)[0]
+                        self._demo_leader = {"name": principal["name"], "subject": principal["subject"],
+                                             "school": school.name, "school_id": school_id}
                     progress.advance(task)
                     await self._demo_plan(client, school, school_id, decide=index < DEMO_APPROVED_PLANS)
                     progress.advance(task)
@@ -351,6 +356,13 @@ class LocalZone:
         self.console.print(f"The board's page, signed in as {chair['name']}:\n[bold]{sign_in}[/bold]", soft_wrap=True)
         (self.home / SIGN_IN_FILE).write_text(f"{board}\n{sign_in}\n")
         self.console.print(f"The token and the link, one a line: {self.home / SIGN_IN_FILE}", soft_wrap=True)
+        if self._demo_leader is not None:
+            leader = self._demo_leader
+            token = mint_token(self.home / "keys", role="school", zone=DEMO_ZONE["id"], schools=[leader["school_id"]],
+                               subject=leader["subject"])
+            # A school leader's page: their school's plan, reviews, alerts, orders and budget; nothing of another's.
+            self.console.print(f"A school leader's page: {leader['name']}, principal of {leader['school']}:\n"
+                               f"[bold]{page}/board/sign-in?token={token}[/bold]", soft_wrap=True)
         self.console.print("More tokens: [bold].venv/bin/ezone token --role admin --zone springfield[/bold]")
         if self.smtp_sink is not None:
             self.console.print(f"Alert emails: {self.smtp_sink.mbox_path}")

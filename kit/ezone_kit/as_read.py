@@ -49,6 +49,13 @@ class AsRead(BaseModel):
         """The read-only fields the request carried, as sent."""
         return dict(self._as_read)
 
+    @classmethod
+    def read_only_in(cls, raw: Any) -> dict[str, Any]:
+        """The read-only fields a body carries, from its JSON as sent (for a body whose shape is not valid)."""
+        if not isinstance(raw, dict):
+            return {}
+        return {key: value for key, value in raw.items() if key in cls.read_only_fields()}
+
 
 def _same(sent: Any, actual: Any) -> bool:
     """Identifying fields are ids, codes and names: equal as UUIDs (whatever the case), else as text."""
@@ -60,13 +67,15 @@ def _same(sent: Any, actual: Any) -> bool:
         return str(sent) == str(actual)
 
 
-def as_read_errors(body: AsRead, actual: dict[str, Any], root: tuple[str | int, ...] = ("body",),
+def as_read_errors(body: AsRead | dict[str, Any], actual: dict[str, Any], root: tuple[str | int, ...] = ("body",),
                    ) -> list[dict[str, Any]]:
-    """Pydantic-style errors for the identifying fields `body` carried that differ from the resource's."""
+    """Pydantic-style errors for the identifying fields `body` carried (a body, or its read-only fields as sent) that
+    differ from the resource's."""
+    sent = body.sent_as_read() if isinstance(body, AsRead) else body
     return [
         {"loc": (*root, name), "type": "read_only",
          "msg": f"is read-only and this resource's is {actual[name]!s}; send it as read or leave it out"}
-        for name, value in body.sent_as_read().items()
+        for name, value in sent.items()
         if name in actual and not _same(value, actual[name])
     ]
 

@@ -375,10 +375,12 @@ def server_attributes(bootstrap_servers: str) -> dict[str, str | int]:
     return {"server.address": host, **({"server.port": int(port)} if port.isdigit() else {})}
 
 
-def start_consume_span(envelope: Envelope, group: str, bootstrap_servers: str) -> trace.Span:
+def start_consume_span(envelope: Envelope, group: str, bootstrap_servers: str,
+                       links: Sequence[trace.Link] = ()) -> trace.Span:
     """The span of processing one event, started but not current (the caller makes it current with `trace.use_span`
     while it works on the event): a child of the producer's span when the record carries one, and linked to it, the
-    message's creation context, as the messaging conventions ask of a process span."""
+    message's creation context, as the messaging conventions ask of a process span; and to `links` (what else caused
+    the processing now)."""
     carrier = {k: v for k, v in envelope.headers.items() if k in ("traceparent", "tracestate")}
     parent = context_from_headers(carrier)
     creation = span_context_of(carrier)
@@ -386,7 +388,7 @@ def start_consume_span(envelope: Envelope, group: str, bootstrap_servers: str) -
         f"process {envelope.topic}",
         context=parent,
         kind=SpanKind.CONSUMER,
-        links=[trace.Link(creation)] if creation is not None else (),
+        links=[*([trace.Link(creation)] if creation is not None else ()), *links],
         attributes={
             "messaging.system": "kafka",
             "messaging.operation.name": "process",
@@ -402,8 +404,8 @@ def start_consume_span(envelope: Envelope, group: str, bootstrap_servers: str) -
     )
 
 
-def consume_span(envelope: Envelope, group: str, bootstrap_servers: str):
-    return trace.use_span(start_consume_span(envelope, group, bootstrap_servers), end_on_exit=True)
+def consume_span(envelope: Envelope, group: str, bootstrap_servers: str, links: Sequence[trace.Link] = ()):
+    return trace.use_span(start_consume_span(envelope, group, bootstrap_servers, links), end_on_exit=True)
 
 
 def span_trace_id() -> str | None:

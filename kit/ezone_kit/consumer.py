@@ -58,6 +58,9 @@ class HandlerContext:
     _outbox: Outbox
     settings: KitSettings  # the service's own settings class, e.g. where its links point
     _emitted: list[Event] = field(default_factory=list)
+    # Outbox rows of what the events kept for a zone emitted when its zone.registered (this event) released them: made
+    # in each kept event's own span, so each carries its trace. Written after this event's own.
+    _released_rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def event(self) -> Any:
@@ -65,6 +68,10 @@ class HandlerContext:
 
     def emit(self, *events: Event) -> None:
         self._emitted.extend(events)
+
+    def _outbox_rows(self) -> list[dict[str, Any]]:
+        """In the span of the event being handled: its emitted events' rows carry its trace."""
+        return self._outbox.rows(self._emitted) + self._released_rows
 
 
 Handler = Callable[[HandlerContext], Awaitable[None]]
@@ -381,7 +388,7 @@ class ConsumerWorker:
                         else:
                             context = HandlerContext(envelope, session, self._outbox, self._settings)
                             await handler(context)
-                            outbox_rows += self._outbox.rows(context._emitted)  # inside the span: rows carry its trace
+                            outbox_rows += context._outbox_rows()
                             if envelope.type == _ZONE_REGISTERED and zone is not None:
                                 registered.add(zone)
                         failed_first_attempt = None
@@ -453,7 +460,7 @@ class ConsumerWorker:
                             await self._skip_unknown_zone(session, envelope, unknown)
                         else:
                             await handler(context)
-                            await self._outbox.add(session, context._emitted)
+                            await self._outbox.insert_rows(session, context._outbox_rows())
                         await session.execute(pg_insert(self._inbox).values(self._inbox_row(envelope, span)))
                 return "processed" if unknown is None else "unknown_zone"
             except Exception as exc:
@@ -492,21 +499,26 @@ class ConsumerWorker:
     def _registering(self, zones: ProjectedZones, then: Handler | None) -> Handler:
         """zone.registered: the zone is known from now on (after `then`, the service's own handler), and the events kept
         for it are handled, oldest first, each in a savepoint. One that fails goes to the DLQ without its inbox row, as
-        any dead-lettered event, so a replay reaches this consumer again."""
+        any dead-lettered event, so a replay reaches this consumer again. Each is processed in a process span of its own
+        that continues its own trace (the context it was kept with) and links the zone.registered's span, the cause
+        of processing it now."""
         async def handler(ctx: HandlerContext) -> None:
             event: ZoneRegistered = ctx.event
             await zones.register(ctx.session, event)
             if then is not None:
                 await then(ctx)
             kept = await zones.take_parked(ctx.session, self.group, event.zone_id)
+            registration = trace.Link(trace.get_current_span().get_span_context())
             for envelope in kept:
                 handle = self._handlers.get(envelope.type)
                 if handle is None:  # a type this consumer no longer handles
                     continue
                 released = HandlerContext(envelope, ctx.session, ctx._outbox, ctx.settings)
                 try:
-                    async with ctx.session.begin_nested():
-                        await handle(released)
+                    with consume_span(envelope, self.group, self._settings.kafka_bootstrap_servers, [registration]):
+                        async with ctx.session.begin_nested():
+                            await handle(released)
+                        ctx._released_rows += released._outbox_rows()
                 except Exception as exc:
                     if _is_transient(exc):
                         raise
@@ -515,8 +527,6 @@ class ConsumerWorker:
                     await ctx.session.execute(delete(self._inbox).where(
                         self._inbox.c.consumer == self.group, self._inbox.c.event_id == envelope.id))
                     await self._dead_letter(_record_of(envelope), exc, attempts=1)
-                    continue
-                ctx.emit(*released._emitted)
             if kept:
                 _log.info("consumer %s: zone %r registered; handled the %d event(s) kept for it", self.group,
                           event.zone_id, len(kept))

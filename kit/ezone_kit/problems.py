@@ -112,15 +112,20 @@ def validation_problem(errors: list[dict[str, Any]]) -> Problem:
     )
 
 
-def unreadable_body(cause: BaseException) -> Problem:
-    """422 for a body that cannot be read as JSON text at all, listed as invalid JSON is."""
+def unreadable_body_error(cause: BaseException) -> dict[str, Any]:
+    """The pydantic-style error of a body that cannot be read as JSON text at all."""
     if isinstance(cause, UnicodeDecodeError):
         reason = "the body is not UTF-8 text, as JSON must be"
     elif isinstance(cause, RecursionError):
         reason = "the body nests arrays or objects too deeply"
     else:
         reason = f"the body cannot be read as JSON ({type(cause).__name__})"
-    return validation_problem([{"type": "json_unreadable", "loc": ("body",), "msg": reason}])
+    return {"type": "json_unreadable", "loc": ("body",), "msg": reason}
+
+
+def unreadable_body(cause: BaseException) -> Problem:
+    """422 for a body that cannot be read as JSON text at all, listed as invalid JSON is."""
+    return validation_problem([unreadable_body_error(cause)])
 
 
 DATABASE_RETRY_AFTER_S = 5

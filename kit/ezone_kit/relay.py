@@ -32,6 +32,7 @@ from .bus import Acknowledged, BrokerView, OutgoingRecord, Publisher
 from .db import asyncpg_dsn, outbox_notify_channel
 from .metrics import PlatformMetrics
 from .settings import KitSettings
+from .zones import delete_stale_parked
 
 _log = logging.getLogger("ezone.relay")
 
@@ -297,7 +298,8 @@ class OutboxRelay:
         return marked
 
     async def delete_expired(self) -> int:
-        """Housekeeping: sent events past their retention, and Idempotency-Keys past theirs."""
+        """Housekeeping: sent events past their retention, and Idempotency-Keys and events kept for a zone that has
+        not registered past theirs. How many sent events were deleted."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 text(
@@ -310,6 +312,10 @@ class OutboxRelay:
                 text(f"DELETE FROM {self._schema}.idempotency_keys WHERE created_at < now() - make_interval(secs => :seconds)"),
                 {"seconds": self._settings.ezone_idempotency_retention_hours * 3600},
             )
+            parked = await delete_stale_parked(conn, self._schema, self._settings.ezone_parked_event_retention_days)
+        if parked:
+            _log.warning("%s: deleted %d event(s) kept over %g days for zones that never registered", self._schema,
+                         parked, self._settings.ezone_parked_event_retention_days)
         return result.rowcount or 0
 
 

@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp
 
 from .api_docs import serve_api_docs
 from .auth import JwksVerifier
@@ -49,6 +50,9 @@ class ServiceDefinition:
     # Long-running workers of the service (e.g. the review engine); they run where the consumers run.
     workers: Sequence[Callable[[Kit], Awaitable[None]]] = ()
     settings_class: type[KitSettings] = KitSettings
+    # ASGI middleware of the service's own (each called with the app), inside the request body limit: e.g. a
+    # route hot enough to answer before FastAPI's routing.
+    middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = ()
 
     @property
     def schema(self) -> str:
@@ -192,6 +196,8 @@ def create_app(definition: ServiceDefinition, settings: KitSettings | None = Non
     )
     install_problem_handlers(app)
     serve_api_docs(app)
+    for middleware in definition.middleware:
+        app.add_middleware(middleware)
     # Outermost of the app's own middleware: an oversized body is refused before routing, authentication or a read.
     app.add_middleware(RequestBodyLimit, max_bytes=settings.ezone_max_request_body_bytes)
 

@@ -49,6 +49,8 @@ class KitSettings(BaseSettings):
     ezone_relay_poll_interval_s: float = Field(1.0, gt=0, description="Fallback poll when no NOTIFY arrives.")
     ezone_outbox_retention_hours: float = Field(168.0, ge=0, description="How long sent outbox rows are kept for replay.")
     ezone_idempotency_retention_hours: float = Field(24.0, ge=0, description="How long an Idempotency-Key is remembered.")
+    ezone_parked_event_retention_days: float = Field(
+        30.0, ge=0, description="How long an event naming a zone not known is kept for that zone's registration.")
     # A JSON batch of 10,000 student results is 3.9-4.2 MiB as compact JSON, 6.4 MiB indented by 4 (measured on
     # tests.results_data rows); with every optional field filled at length a 10,000-row batch stays under 16 MiB.
     ezone_max_request_body_bytes: int = Field(

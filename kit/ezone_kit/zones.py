@@ -6,7 +6,9 @@ in its `known_zones`). There an event naming a zone not known yet is skipped and
 `parked_events`: partitions and topics are consumed independently, so a zone's first events can arrive before its
 `zone.registered` does (another partition, a consumer catching up). When the zone's registration arrives, the events
 kept for it are handled then, in the order they came, in the same transaction. A zone that never registers never has
-its events projected.
+its events projected: its kept events are deleted once older than `ezone_parked_event_retention_days`
+(`delete_stale_parked`, run by the relay's housekeeping), so an event naming a zone that never comes cannot keep a row
+for ever.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ezone_schemas.base import event_class
 from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, MetaData, Table, Text, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from .bus import Envelope
 from .db import KIT_MANAGED
@@ -110,6 +112,17 @@ class ProjectedZones:
                            RETURNING seq, event_id, ce_type, envelope, data)
             SELECT * FROM taken ORDER BY seq"""), {"consumer": consumer, "zone": zone_id})
         return [_envelope(row) for row in rows if event_class(row.ce_type) is not None]
+
+
+async def delete_stale_parked(conn: AsyncConnection, schema: str, retention_days: float) -> int:
+    """Delete the events `schema` has kept longer than `retention_days` for a zone that has not registered; how many.
+    A service without `parked_events` (plans, which owns the zones) has none."""
+    if (await conn.execute(text("SELECT to_regclass(:table)"), {"table": f"{schema}.parked_events"})).scalar() is None:
+        return 0
+    result = await conn.execute(
+        text(f"DELETE FROM {schema}.parked_events WHERE parked_at < now() - make_interval(secs => :seconds)"),
+        {"seconds": retention_days * 86400})
+    return result.rowcount or 0
 
 
 def _envelope(row: Any) -> Envelope:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from . import topics
 from .base import Event
-from .vocabulary import Metric, ReviewStatus, Subgroup, Subject
+from .vocabulary import GroupCode, Metric, ReviewStatus, Subgroup, Subject
 
 
 class ResultsPosted(Event):
@@ -101,6 +101,14 @@ class IntegrityFlag(BaseModel):
     evidence: dict = Field(default_factory=dict, description="The numbers and comparison group behind the flag.")
 
 
+class StateFigures(BaseModel):
+    """The state's all-students figures for a school year and subject (the statewide row of its files)."""
+
+    proficiency_rate: float | None = None
+    median_growth_percentile: float | None = None
+    participation_rate: float | None = None
+
+
 class ReviewCompleted(Event):
     ce_type = "org.ezone.results.review.completed.v1"
     topic = topics.RESULTS
@@ -127,3 +135,60 @@ class ReviewCompleted(Event):
     current: bool = Field(True, description=(
         "Whether the zone's policy counts the school year as current for alerts (`alert_school_years`). A review of "
         "an earlier year (a history load, a backfill) is kept and shown like any other but alerts no one."))
+    state: StateFigures | None = Field(None, description=(
+        "The state's all-students figures for the same school year and subject, when its files are loaded: what "
+        "partner evidence compares a school with when its zone has too few comparable schools."))
+
+
+# ---- v2: student groups as data ----
+# The v1 review carries groups of a closed list (`Subgroup`); a deployment's groups are data, so v2 carries any code of
+# its vocabulary. The results service publishes both, v1 without the groups v1 cannot name, while consumers move over.
+
+
+class GroupMetrics(SubgroupMetrics):
+    subgroup: GroupCode
+
+
+class GroupStatusReason(StatusReason):
+    subgroup: GroupCode | None = None
+
+
+class GroupGoalFinding(GoalFinding):
+    subgroup: GroupCode
+    reason: GroupStatusReason | None = Field(None, description="Why the goal has its status.")
+
+
+class GroupIntegrityFlag(IntegrityFlag):
+    subgroup: GroupCode | None = None
+
+
+class ReviewCompletedV2(ReviewCompleted):
+    ce_type = "org.ezone.results.review.completed.v2"
+    topic = topics.RESULTS
+    summary = ("An accountability review of one school, school year and subject finished (a new version of it); its "
+               "student groups are codes of the deployment's vocabulary.")
+
+    goals: list[GroupGoalFinding] = Field(default_factory=list)
+    metrics: list[GroupMetrics] = Field(default_factory=list)
+    flags: list[GroupIntegrityFlag] = Field(default_factory=list)
+    reason: GroupStatusReason | None = Field(None, description="Why the review's overall status is what it is.")
+
+    def as_v1(self) -> ReviewCompleted:
+        """The same review for v1 consumers: the figures, goals and flags of groups v1 cannot name are left out, and a
+        reason naming such a group keeps its sentence without the code."""
+        v1_codes = set(Subgroup)
+
+        def reason(found: GroupStatusReason | None) -> dict | None:
+            if found is None:
+                return None
+            dumped = found.model_dump()
+            return dumped if found.subgroup in v1_codes | {None} else {**dumped, "subgroup": None}
+
+        data = self.model_dump(exclude={"goals", "metrics", "flags", "reason"})
+        return ReviewCompleted(
+            **data,
+            goals=[{**g.model_dump(), "reason": reason(g.reason)} for g in self.goals if g.subgroup in v1_codes],
+            metrics=[m.model_dump() for m in self.metrics if m.subgroup in v1_codes],
+            flags=[f.model_dump() for f in self.flags if f.subgroup in v1_codes | {None}],
+            reason=reason(self.reason),
+        )

@@ -6,7 +6,9 @@ Metric ranges follow MCAS: scaled scores run 440–560; growth and achievement p
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 
 class Subject(StrEnum):
@@ -33,6 +35,11 @@ METRIC_RANGES: dict[Metric, tuple[float, float]] = {
 
 
 class Subgroup(StrEnum):
+    """The student groups of the `.v1` events (a closed list): codes of every deployment's group vocabulary.
+
+    A deployment's groups are data (the results service's `student_groups`, e.g. DESE's `female`, `title_i`); the
+    `.v2` events carry any code of it as a `GroupCode`. These codes keep their meaning in both."""
+
     ALL_STUDENTS = "all_students"
     HIGH_NEEDS = "high_needs"
     ENGLISH_LEARNERS = "el"
@@ -43,6 +50,13 @@ class Subgroup(StrEnum):
     WHITE = "white"
     ASIAN = "asian"
     MULTI_RACE = "multi_race"
+
+
+GROUP_CODE_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+GroupCode = Annotated[str, Field(
+    pattern=GROUP_CODE_PATTERN, examples=["all_students", "female"],
+    description="A student group of the deployment's vocabulary (`GET /student-groups` of the results service): lower "
+                "case letters, digits and `_`. A consumer keeps a code it does not know and shows it as written.")]
 
 
 class ReviewStatus(StrEnum):

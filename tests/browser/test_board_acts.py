@@ -1,7 +1,8 @@
 """The board acts from its pages, in Debian's Chromium against `ezone up --port-base 9001` (one run for the module).
 
 A member signs in from the link `ezone up` prints, votes on a plan, follows an alert to its review, changes their
-alert preferences and exports the zone's statuses; a school leader sees their school and nothing of another's.
+alert preferences and exports the zone's statuses, opens an alert's page with its trace id and reads partners'
+evidence; a school leader sees their school and nothing of another's.
 axe-core checks the pages for serious or critical accessibility violations, and every link ezone emitted (alerts,
 emails, the pages) points at ports 9001-9004 and opens a page.
 """
@@ -304,6 +305,37 @@ def test_a_school_leader_sees_their_school_and_gets_403_or_404_for_anothers(zone
         assert other["name"] not in response.text()
     overview = page.request.get(f"{zone.url('notifications')}/zones/{ZONE}/board/overview")
     assert overview.status == 403
+
+
+def test_an_alert_shows_its_trace_id_and_the_board_reads_partners_evidence_from_its_page(zone, new_page):
+    expect = playwright_api().expect
+    board = zone.auth("board", seat(5))
+    [alert] = httpx.get(f"{zone.url('notifications')}/zones/{ZONE}/alerts", params={"limit": 1},
+                        headers=board).json()["items"]  # the newest active one: first on the page
+    assert alert["trace_id"], alert
+    page = new_page()
+    page.goto(zone.sign_in_link(zone.token("board", seat(5))))
+    page.wait_for_url(f"{zone.url('notifications')}/board")
+    shown = page.locator(f"#alerts li[data-alert-id='{alert['id']}']")
+    expect(shown.locator(".trace code")).to_have_text(alert["trace_id"])
+    shown.get_by_role("link", name=re.compile(r"^Details")).click()
+    page.wait_for_url(f"**/board/alerts/{alert['id']}")
+    expect(page.locator("#trace-id")).to_have_text(alert["trace_id"])
+    assert_accessible(page, "the alert page")
+
+    page.get_by_role("link", name="Partners' evidence").click()
+    page.wait_for_url("**/board/evidence")
+    evidence = httpx.get(f"{zone.url('services-catalog')}/zones/{ZONE}/evidence", headers=board).json()
+    assert evidence
+    expect(page.locator("#evidence tbody tr")).to_have_count(len(evidence))
+    assert_accessible(page, "the partners' evidence page")
+    partner = evidence[0]
+    page.locator(f"#evidence tr[data-partner-id='{partner['partner_id']}'] a").click()
+    page.wait_for_url(f"**/board/partners/{partner['partner_id']}/evidence")
+    expect(page.locator("h1")).to_have_text(partner["partner_name"])
+    expect(page.locator("#verdict")).to_have_text(re.compile(partner["verdict"].replace("_", " "), re.IGNORECASE))
+    expect(page.locator("#verdict-sentence")).to_have_text(partner["sentence"])
+    assert_accessible(page, "a partner's evidence page")
 
 
 def test_every_link_in_alerts_emails_and_pages_points_at_the_port_base_and_opens_a_page(zone, new_page):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from ezone_kit.dlq import read_dead_letters, replay_dead_letters
 from ezone_kit.relay import OutboxRelay
 from ezone_kit.settings import KitSettings
 from ezone_kit.uow import Outbox
+from ezone_kit.zones import zone_tables
 from ezone_schemas import SchoolRegistered
 from ezone_schemas.topics import dead_letter_topic
 from sqlalchemy import Column, Integer, Table, Text, select, text, update
@@ -361,6 +363,24 @@ async def test_housekeeping_forgets_idempotency_keys_after_their_retention_perio
     await OutboxRelay(engine, SCHEMA, kit_env["publisher"], settings).delete_expired()
     async with engine.connect() as conn:
         assert set((await conn.execute(text(f"SELECT key FROM {SCHEMA}.idempotency_keys"))).scalars()) == {"new"}
+
+
+async def test_housekeeping_deletes_events_kept_past_their_retention_for_a_zone_that_never_registered(kit_env, caplog):
+    engine, metadata = kit_env["engine"], kit_env["metadata"]
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: metadata.create_all(sync, tables=list(zone_tables(metadata))))
+        await conn.execute(text(
+            f"INSERT INTO {SCHEMA}.parked_events (consumer, zone_id, event_id, ce_type, envelope, data, parked_at)"
+            " VALUES ('c', 'never', gen_random_uuid(), 't', '{}', '{}', now() - interval '31 days'),"
+            " ('c', 'late', gen_random_uuid(), 't', '{}', '{}', now() - interval '29 days')"))
+    settings = kit_env["settings"].model_copy(update={"ezone_parked_event_retention_days": 30})
+
+    with caplog.at_level(logging.WARNING, logger="ezone.relay"):
+        await OutboxRelay(engine, SCHEMA, kit_env["publisher"], settings).delete_expired()
+
+    async with engine.connect() as conn:
+        assert set((await conn.execute(text(f"SELECT zone_id FROM {SCHEMA}.parked_events"))).scalars()) == {"late"}
+    assert f"{SCHEMA}: deleted 1 event(s) kept over 30 days for zones that never registered" in caplog.text
 
 
 async def test_with_a_single_attempt_allowed_a_failing_event_goes_straight_to_the_dlq_and_the_rest_are_processed(kit_env):

@@ -80,13 +80,16 @@ async def test_database_killed_every_call_answers_503_with_retry_after_and_the_s
             calls = [("plans", "POST", "/zones", {"id": zone_id, "name": "Z", "district": "D"}),
                      ("plans", "GET", f"/zones/{zone_id}/schools", None),
                      ("results", "GET", f"/zones/{zone_id}/schools", None),
-                     ("results", "GET", "/ed-fi/data/v3/ed-fi/assessments", None)]
+                     ("results", "GET", "/ed-fi/data/v3/ed-fi/assessments", None),
+                     ("results", "POST", "/ed-fi/data/v3/ed-fi/academicSubjectDescriptors",
+                      {"namespace": "uri://ezone.test/AcademicSubjectDescriptor", "codeValue": "Robotics",
+                       "shortDescription": "Robotics"})]
 
             async def answers() -> list[int]:
                 return [(await stack.clients[service].request(method, path, json=body, headers=admin)).status_code
                         for service, method, path, body in calls]
 
-            assert await answers() == [201, 200, 200, 200]
+            assert await answers() == [201, 200, 200, 200, 201]
             postgres.kill()  # the postmaster, SIGKILL; its backends end with it
 
             down = [await stack.clients[service].request(method, path, json=body, headers=admin)
@@ -99,7 +102,7 @@ async def test_database_killed_every_call_answers_503_with_retry_after_and_the_s
             postgres.start()  # crash recovery, on the same socket
 
             async def recovered() -> bool:
-                return await answers() == [200, 200, 200, 200]  # the zone again: as it is, no change
+                return await answers() == [200, 200, 200, 200, 200]  # the zone and the descriptor again: no change
 
             await wait_for(recovered, 30, what="the services answering again after PostgreSQL came back")
         finally:

@@ -118,6 +118,42 @@ def test_an_outcome_is_the_change_from_the_year_before_against_comparable_school
     assert outcomes({(A, "2024-25")}, [A, B], FACTS, Subject.MATH, PROFICIENCY, POLICY, "2022-23")[0].difference is None
     far = POLICY.model_copy(update={"minimum_comparison_schools": 1, "comparable_within_points": 5.0})
     assert outcomes({(A, "2024-25")}, [A, B], FACTS, Subject.MATH, PROFICIENCY, far, "2022-23")[0].comparison == ()
+
+
+# The state's all-students math proficiency: 40 then 43, a rise of 3 points.
+STATE = {("2023-24", "MATH"): Figures(40.0, 50.0), ("2024-25", "MATH"): Figures(43.0, 50.0)}
+
+
+def test_with_too_few_comparable_schools_in_the_zone_an_outcome_is_compared_with_the_states_change():
+    # B alone is comparable to A, the policy wants 3: A's +10 is set against the state's +3.
+    [outcome] = outcomes({(A, "2024-25")}, [A, B, C], FACTS, Subject.MATH, PROFICIENCY, POLICY, "2022-23", STATE)
+    assert (outcome.basis, outcome.compared, outcome.comparison_change, outcome.difference) == ("state", True, 3.0, 7.0)
+    assert outcome.comparison == () and (outcome.state.before, outcome.state.after) == (40.0, 43.0)
+    # Enough comparable schools: the zone's, whatever the state did.
+    [zone] = outcomes({(A, "2024-25")}, [A, B, C], FACTS, Subject.MATH, PROFICIENCY,
+                      POLICY.model_copy(update={"minimum_comparison_schools": 1}), "2022-23", STATE)
+    assert (zone.basis, zone.difference) == ("zone", 4.0)
+    # The state's figure missing in one of the years: not compared, as before.
+    [alone] = outcomes({(A, "2024-25")}, [A, B, C], FACTS, Subject.MATH, PROFICIENCY, POLICY, "2022-23",
+                       {("2024-25", "MATH"): Figures(43.0, None)})
+    assert (alone.basis, alone.compared, alone.difference) == ("zone", False, None)
+
+
+def test_a_verdict_against_the_state_says_the_state_was_the_comparison():
+    facts = {(school, year, "MATH"): Figures(before if year == "2023-24" else before + gain, None)
+             for school, before, gain in ((A, 20.0, 8.0), (B, 30.0, 7.0), (C, 25.0, 9.0))
+             for year in ("2023-24", "2024-25")}
+    few = POLICY.model_copy(update={"minimum_schools": 3})
+    found = outcomes({(A, "2024-25"), (B, "2024-25"), (C, "2024-25")}, [A, B, C], facts, Subject.MATH, PROFICIENCY, few,
+                     "2022-23", STATE)
+    judgement = judge(Subject.MATH, PROFICIENCY, found, few)
+    # Gains of 8, 7 and 9 against the state's 3: differences 5, 4, 6, mean 5.0, sd 1.0, 95% interval 5 ± 4.303/sqrt 3.
+    assert (judgement.verdict, judgement.schools, judgement.state_outcomes, judgement.comparison_schools) == (
+        Verdict.BETTER, 3, 3, 0)
+    assert (judgement.difference, judgement.interval) == (5.0, (2.5, 7.5))
+    assert ("at 3 schools that used it the figure rose 8.0 points on average, statewide (the state's figures, as there "
+            "were fewer than 3 comparable schools in the zone) it rose 3.0 points: a difference of +5.0 points"
+            ) in judgement.sentence
     assert outcomes({(A, "2024-25")}, [A, B], FACTS, Subject.MATH, PROFICIENCY, POLICY, "2025-26")[0].stale
 
 

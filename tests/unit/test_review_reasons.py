@@ -19,7 +19,7 @@ from ezone_results.review.engine import (
 from ezone_results.review.policy import ReviewPolicy
 from ezone_results.state_aggregates.mcas import McasReader
 from ezone_schemas.plans import GoalContract
-from ezone_schemas.results import ReviewCompleted
+from ezone_schemas.results import ReviewCompleted, ReviewCompletedV2
 from ezone_schemas.vocabulary import Metric, ReviewStatus, Subgroup, Subject
 
 from ezone.demo import default_data_dir
@@ -163,12 +163,13 @@ def test_the_overall_reason_is_the_worst_goal_and_counts_the_goals_judged():
 
 def test_the_reasons_travel_in_the_event_contract_and_old_events_still_read():
     result = review({ALL: students(100, 15)}, last_year=students(100, 26), goals=[])
-    event = ReviewCompleted(review_id=uuid.uuid4(), zone_id="z", school_id=uuid.uuid4(), school_year="2024-25",
-                            subject=Subject.ELA, version=1, status=result.status, completed_at="2025-08-01T00:00:00Z",
-                            reason=result.reason, current=result.current)
-    again = ReviewCompleted.model_validate(event.model_dump(mode="json"))
+    event = ReviewCompletedV2(review_id=uuid.uuid4(), zone_id="z", school_id=uuid.uuid4(), school_year="2024-25",
+                              subject=Subject.ELA, version=1, status=result.status, completed_at="2025-08-01T00:00:00Z",
+                              reason=result.reason, current=result.current)
+    again = ReviewCompletedV2.model_validate(event.model_dump(mode="json"))
     assert again.reason == result.reason
-    old = {k: v for k, v in event.model_dump(mode="json").items() if k not in ("reason", "current")}
+    assert ReviewCompleted.model_validate(event.as_v1().model_dump(mode="json")).reason.sentence == result.reason.sentence
+    old = {k: v for k, v in event.as_v1().model_dump(mode="json").items() if k not in ("reason", "current")}
     assert (ReviewCompleted.model_validate(old).reason, ReviewCompleted.model_validate(old).current) == (None, True)
 
 

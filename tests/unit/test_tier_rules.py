@@ -59,3 +59,22 @@ def test_no_reviewed_year_keeps_the_standard_tier():
     decision = decide_tier({}, POLICY)
     assert (decision.tier, decision.reason) == (AutonomyTier.STANDARD,
                                                 "no school year reviewed yet: every school starts standard")
+
+
+def test_a_tier_decision_gives_the_deciding_reviews_own_sentences_after_the_rule():
+    reasons = {"2023-24": {"ELA": "Off track: 20% proficient.", "MATH": "Off track: 18% proficient."},
+               "2024-25": {"ELA": "Off track: 15% proficient, 11 points below last year's 26%.",
+                           "SCI": "Off track: 9%."}}
+    decision = decide_tier({"2023-24": ALL_OFF, "2024-25": ALL_OFF}, POLICY, reasons)
+    assert decision.reason == (
+        "off track in 2023-24 and 2024-25; the zone policy moves a school to intensive support after 2 school years "
+        "off track in a row. ELA 2023-24: Off track: 20% proficient. Math 2023-24: Off track: 18% proficient. "
+        "ELA 2024-25: Off track: 15% proficient, 11 points below last year's 26%. Science 2024-25: Off track: 9%.")
+
+
+def test_a_year_approaching_from_mixed_statuses_is_explained_by_its_subjects_not_meeting():
+    mixed = {"ELA": "meeting", "MATH": "meeting", "SCI": "off_track"}  # science weighs 0.5: approaching
+    reasons = {"2024-25": {"ELA": "Meeting: 60% proficient.", "SCI": "Off track: 12% proficient."}}
+    decision = decide_tier({"2023-24": ALL_MEETING, "2024-25": mixed}, POLICY, reasons)
+    assert decision.tier == AutonomyTier.STANDARD
+    assert decision.reason.endswith("so standard. Science 2024-25: Off track: 12% proficient.")

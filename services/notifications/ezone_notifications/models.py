@@ -207,6 +207,8 @@ school_reviews = Table(
     Column("participation_rate", JSONB),
     Column("flags", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("completed_at", DateTime(timezone=True), nullable=False),
+    # Why the status is what it is: the review's reason sentence, then its goals' (none from reviews made before).
+    Column("reasons", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
 )
 
 plan_goals = Table(

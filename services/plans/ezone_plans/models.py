@@ -178,6 +178,8 @@ class ReviewRecord(Base):
     review_version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(Text)
     completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The review's reason for its status in a sentence; none from reviews made before reviews gave reasons.
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class PartnerRecord(Base):

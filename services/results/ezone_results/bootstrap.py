@@ -4,8 +4,10 @@ from ezone_kit.directory import school_directory_router
 from ezone_kit.service import ServiceDefinition
 
 from .config import Settings
+from .edfi.fast_path import EdFiPosts
 from .edfi.oauth_router import router as oauth_router
 from .edfi.router import router as edfi_router
+from .groups.router import router as groups_router
 from .handlers import consumers
 from .ingest.router import router as ingest_router
 from .models import metadata, schools
@@ -19,8 +21,10 @@ definition = ServiceDefinition(
     description="SIS ingestion of assessment results and the accountability reviews they trigger.",
     package="ezone_results",
     metadata=metadata,
-    routers=[edfi_router, school_directory_router(schools), review_router, oauth_router, state_aggregates_router, ingest_router],
+    routers=[edfi_router, school_directory_router(schools), review_router, oauth_router, state_aggregates_router,
+             ingest_router, groups_router],
     consumers=consumers,
     workers=[review_worker],
     settings_class=Settings,
+    middleware=[EdFiPosts],
 )

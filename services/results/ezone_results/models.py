@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -40,6 +41,28 @@ class Base(DeclarativeBase):
 metadata = Base.metadata
 schools = school_directory_table(metadata)
 known_zones, parked_events = zone_tables(metadata)  # which zones exist (see ezone_kit.zones)
+
+
+class StudentGroup(Base):
+    """A student group of the deployment's vocabulary: the code events and rows carry, its name, and whether a zone's
+    accountability uses it when the zone's policy names no groups of its own."""
+
+    __tablename__ = "student_groups"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    accountability: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    added_by: Mapped[str | None] = mapped_column(Text)  # null: seeded with the vocabulary
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class StudentGroupLabel(Base):
+    """How a state's files name a group (lower case, single spaces): one group per label."""
+
+    __tablename__ = "student_group_labels"
+
+    label: Mapped[str] = mapped_column(Text, primary_key=True)
+    code: Mapped[str] = mapped_column(ForeignKey(StudentGroup.code), index=True)
 
 
 class ZonePolicyRecord(Base):

@@ -71,6 +71,7 @@ async def on_review_completed(ctx: HandlerContext) -> None:
         "participation_rate": everyone.participation_rate if everyone else None,
         "goals": [goal.model_dump(mode="json") for goal in review.goals],
         "flags": [flag.model_dump(mode="json") for flag in review.flags],
+        "state": review.state.model_dump(mode="json") if review.state is not None else None,
         "completed_at": review.completed_at,
     }
     await ctx.session.execute(_UPSERT_REVIEW_FACT, values)

@@ -175,6 +175,9 @@ class ReviewFact(Base):
     participation_rate: Mapped[float | None] = mapped_column(Float)
     goals: Mapped[list[Any]]
     flags: Mapped[list[Any]]
+    # The state's all-students figures of the year and subject, as the review carried them: the comparison of last
+    # resort for evidence.
+    state: Mapped[dict[str, Any] | None]
     completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

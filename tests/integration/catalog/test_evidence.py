@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, date, datetime
 
 from ezone_schemas import SchoolRegistered, ZonePolicyChanged
-from ezone_schemas.results import GoalFinding, IntegrityFlag
+from ezone_schemas.results import GoalFinding, IntegrityFlag, StateFigures
 
 from tests.events import publish_as
 from tests.helpers import wait_for_count
@@ -110,8 +110,8 @@ async def test_a_partners_evidence_names_each_outcomes_reviews_and_comparison_sc
     assert math["sentence"] == (
         "MATH proficiency rate: too few schools to tell — at 1 school that used it the figure rose 6.0 points on "
         "average, at 3 schools comparable to them it rose 0.7 points: a difference of +5.3 points; the zone's policy "
-        "needs at least 5 schools for a verdict; 1 outcome had fewer than 3 comparable schools in the zone and is not "
-        "counted.")
+        "needs at least 5 schools for a verdict; 1 outcome had fewer than 3 comparable schools in the zone and no "
+        "state figures to fall back on, and is not counted.")
     growth = measure(evidence, "MATH", "median_growth_percentile")  # nobody else has growth figures: no comparison
     assert (growth["verdict"], growth["schools"], growth["change"]) == ("too_few_to_tell", 0, 10.0)
     ela = measure(evidence, "ELA", "proficiency_rate")
@@ -148,6 +148,37 @@ async def test_evidence_follows_the_newest_review_version_and_ignores_repeats_an
     assert (outcome["change"], [r["version"] for r in outcome["reviews"]]) == (11.0, [1, 2])
     assert await zone.scalar("SELECT review_version FROM catalog.review_facts WHERE school_id = :s AND school_year = :y",
                              s=zone.school_id, y=ENGAGED) == 2
+
+
+async def test_with_too_few_comparable_schools_in_the_zone_a_school_is_compared_with_the_states_change(
+        zone_stack, zone_id):
+    zone = await catalog_zone(zone_stack, zone_id, schools=3)
+    await zone.approve_plan("100000.00", zone.school_ids[0], year=ENGAGED)
+    partner_id = await zone.add_partner()
+    await engage(zone, (await zone.partner_service(partner_id))["id"], zone.school_ids[0], "confirm")
+    # Duggan rose 20 -> 30; Kiley Academy (22) is comparable, John F Kennedy (60) too far: one school, fewer than the
+    # policy's 3. The state rose 40 -> 43 in math proficiency (its growth figures are not published).
+    state = {BEFORE: StateFigures(proficiency_rate=40.0), ENGAGED: StateFigures(proficiency_rate=43.0)}
+    await zone.post_reviews(*(
+        review(zone_id, zone.school_ids[index], year, "MATH", "approaching", proficiency=figure, growth=45.0)
+        .model_copy(update={"state": state[year]})
+        for index, figures in enumerate(((20.0, 30.0), (22.0, 24.0), (60.0, 61.0)))
+        for year, figure in zip((BEFORE, ENGAGED), figures, strict=True)))
+
+    evidence = (await zone.request("GET", f"/partners/{partner_id}/evidence", zone.staff("board"))).json()
+    math = measure(evidence, "MATH", "proficiency_rate")
+    [outcome] = math["outcomes"]
+    assert (outcome["comparison"], outcome["state_before"], outcome["state_after"]) == ("state", 40.0, 43.0)
+    assert (outcome["comparison_change"], outcome["difference"], outcome["counted"]) == (3.0, 7.0, True)
+    assert outcome["comparison_schools"] == []
+    assert (math["schools"], math["state_outcomes"], math["comparison_schools"], math["difference"]) == (1, 1, 0, 7.0)
+    assert math["sentence"].startswith(
+        "MATH proficiency rate: too few schools to tell — at 1 school that used it the figure rose 10.0 points on "
+        "average, statewide (the state's figures, as there were fewer than 3 comparable schools in the zone) it rose "
+        "3.0 points: a difference of +7.0 points;")
+    # No state growth figures: that outcome stays uncompared, and says why.
+    growth = measure(evidence, "MATH", "median_growth_percentile")
+    assert growth["outcomes"][0]["comparison"] == "zone" and not growth["outcomes"][0]["counted"]
 
 
 async def test_a_review_naming_another_zones_school_is_ignored(zone_stack, zone_id):

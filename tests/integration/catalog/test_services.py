@@ -79,7 +79,8 @@ INVALID_SERVICES = {
     "everything missing": ({}, {"name", "provider", "category", "description", "unit", "price"}),
     "partner without partner_id": (service_body(provider="partner"), {"partner_id"}),
     "district with a partner_id": (service_body(partner_id=str(uuid.uuid4())), {"partner_id"}),
-    "non-optional partner service": (_partner_service(non_optional=True), {"non_optional"}),
+    # Its partner is not onboarded either: listed in the same answer.
+    "non-optional partner service": (_partner_service(non_optional=True), {"non_optional", "partner_id"}),
     "non-optional with a capacity": (service_body(non_optional=True, capacity_per_year=10), {"capacity_per_year"}),
     "negative price": (service_body(price="-1"), {"price"}),
     "fractions of cents": (service_body(price="10.001"), {"price"}),

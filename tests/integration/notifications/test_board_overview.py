@@ -13,7 +13,7 @@ import pytest
 from ezone.stack import wait_for
 from ezone_notifications.session import BOARD_COOKIE
 from ezone_schemas import PlanReturned, PlanSubmitted, PlanVoteCast, ReviewCompleted
-from ezone_schemas.results import GoalFinding, IntegrityFlag, SubgroupMetrics
+from ezone_schemas.results import GoalFinding, IntegrityFlag, StatusReason, SubgroupMetrics
 from ezone_schemas.vocabulary import Metric, ReviewStatus, Subgroup, Subject
 
 from tests.events import publish_as
@@ -114,7 +114,7 @@ async def test_each_schools_newest_review_shows_with_its_flags_and_its_proficien
     math = subject_entry(overview, "MATH")
     assert {k: v for k, v in math["latest"].items() if k != "completed_at"} == {
         "school_year": YEAR, "status": "off_track", "proficiency_rate": 18.0, "participation_rate": 88.0,
-        "goal": MATH_GOAL, "version": 2,
+        "goal": MATH_GOAL, "version": 2, "reasons": [],  # a review made before reviews gave their reasons
         "flags": [{"kind": "low_participation", "subgroup": "all_students", "summary": low_participation.summary}],
     }
     assert math["trend"] == [{"school_year": "2024-25", "proficiency_rate": 25.0, "goal": None},
@@ -126,6 +126,27 @@ async def test_each_schools_newest_review_shows_with_its_flags_and_its_proficien
     assert await sql(zone_stack, "SELECT subject, school_year, version FROM notifications.school_reviews "
                                  "WHERE school_id = :s ORDER BY subject, school_year", s=uuid.UUID(school.school_id)) == [
         ("ELA", YEAR, 1), ("MATH", "2024-25", 1), ("MATH", YEAR, 2)]
+
+
+async def test_the_overview_says_why_each_status_is_what_it_is_in_the_reviews_own_sentences(zone_stack, zone_id):
+    school = await board_school(zone_stack, zone_id)
+    why = StatusReason(
+        rule="below_band_of_last_year", status=ReviewStatus.OFF_TRACK, actual=15, reference=26, difference=-11, band=5,
+        sentence="Off track: 15% proficient, 11 points below last year's 26%; the zone policy calls a drop of more "
+                 "than 5 points off track.")
+    goal_why = StatusReason(rule="goal_below_band", status=ReviewStatus.OFF_TRACK, sentence=(
+        "Off track: 15% proficient, 19 points below the goal of 34%; the zone policy calls more than 5 points below a "
+        "goal off track."))
+    reviewed = review_event(zone_id, school.school_id, status=ReviewStatus.OFF_TRACK, proficiency=15.0)
+    reviewed.goals[0].reason = goal_why
+    await publish_as(zone_stack, reviewed.model_copy(update={"reason": why}), source=RESULTS_SOURCE)
+
+    overview = await overview_when(
+        zone_stack, zone_id, member_auth(zone_stack, zone_id, school.board[0]),
+        lambda body: (entry := subject_entry(body, "MATH")) is not None and entry["latest"] is not None,
+        "the review projected")
+    # Kept by the board's own projection: the page reads them without asking the results service.
+    assert subject_entry(overview, "MATH")["latest"]["reasons"] == [why.sentence, goal_why.sentence]
 
 
 async def test_a_plan_awaits_a_members_vote_until_they_vote_and_everyones_until_the_board_decides(zone_stack, zone_id):

@@ -11,9 +11,10 @@ import httpx
 import pytest
 from ezone_notifications.session import BOARD_COOKIE
 
+from tests.events import publish_as
 from tests.stack import Stack
 
-from .support import sql
+from .support import RESULTS_SOURCE, member_auth, review, seed_zone, sql, wait_for_sql
 from .test_delivery_worker import new_member
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -98,3 +99,24 @@ async def test_a_school_leader_signs_in_to_their_schools_page_and_the_zone_overv
     overview = await notifications.get(f"/zones/{zone_id}/board/overview",
                                        headers={"Cookie": f"{BOARD_COOKIE}={token}"})
     assert overview.status_code == 403
+
+
+async def test_an_alerts_page_shows_its_recipient_the_trace_id_and_is_not_found_for_anyone_else(
+        zone_stack, zone_id, notifications):
+    zone = await seed_zone(zone_stack, zone_id)
+    [event_id] = await publish_as(zone_stack, review(zone), source=RESULTS_SOURCE)
+    await wait_for_sql(zone_stack, "SELECT count(*) FROM notifications.alerts WHERE source_event_id = :e", 5,
+                       e=event_id)
+    inbox = await notifications.get(f"/zones/{zone_id}/alerts", headers=member_auth(zone_stack, zone_id, zone.board[0]))
+    [alert] = inbox.json()["items"]
+    assert alert["trace_id"] and len(alert["trace_id"]) == 32  # the inbox API says it too
+
+    page = await notifications.get(f"/board/alerts/{alert['id']}", headers=session(zone_stack, zone_id, zone.board[0]))
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f'<code id="trace-id">{alert["trace_id"]}</code>' in page.text
+    assert "John J Duggan Academy: Math off track (2025-26)" in page.text
+    # Another member's copy of the alert has its own id: this one is not theirs, nor another zone's member's.
+    for cookie in (session(zone_stack, zone_id, zone.board[1]), session(zone_stack, f"{zone_id}-other", zone.board[0])):
+        refused = await notifications.get(f"/board/alerts/{alert['id']}", headers=cookie)
+        assert refused.status_code == 404 and 'data-status="404"' in refused.text
+        assert alert["trace_id"] not in refused.text and "Duggan" not in refused.text

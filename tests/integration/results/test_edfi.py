@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import secrets
 import uuid
 
 import pytest
+from ezone_kit.telemetry import receive_spans
 from ezone_schemas import ResultsPosted
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from tests.events import published_events
 from tests.helpers import scalar
@@ -332,6 +337,25 @@ async def test_the_legacy_data_path_still_takes_and_serves_results(zone_stack, z
     assert (await post_edfi(zone_stack, "studentAssessments", a_result(), admin)).status_code == 200
     assert (await stored_result(zone_stack, zone_id))["scale_score"] == 497
     assert "/ed-fi/v3/ed-fi/{name}" not in (await results.get("/openapi.json")).json()["paths"]
+
+
+async def test_a_post_answered_before_the_router_keeps_its_server_span_named_by_the_route_with_its_sql_inside(
+        zone_stack, zone_id, grand_bend):
+    exporter = InMemorySpanExporter()
+    receive_spans(SimpleSpanProcessor(exporter))
+    trace_id = secrets.token_hex(16)
+    headers = {**zone_stack.auth("admin", zone_id), "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
+    try:
+        assert (await post_edfi(zone_stack, "studentAssessments", a_result(), headers)).status_code == 201
+        assert (await post_edfi(zone_stack, "studentAssessments", a_result(), headers, base=LEGACY_DATA)).status_code == 200
+    finally:
+        exporter.shutdown()
+    ours = [span for span in exporter.get_finished_spans() if format(span.context.trace_id, "032x") == trace_id]
+    servers = [span for span in ours if span.kind == SpanKind.SERVER]
+    assert sorted(span.name for span in servers) == ["POST /ed-fi/data/v3/ed-fi/{name}", "POST /ed-fi/v3/ed-fi/{name}"]
+    assert {span.attributes["http.response.status_code"] for span in servers} == {200, 201}
+    inserts = [span for span in ours if span.kind == SpanKind.CLIENT and "INSERT" in span.name]
+    assert inserts and all(span.parent is not None for span in inserts)
 
 
 async def test_the_same_result_twice_is_200_the_second_time_with_no_second_effect(zone_stack, zone_id, grand_bend):

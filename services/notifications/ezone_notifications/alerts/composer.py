@@ -141,7 +141,9 @@ def compose(event: Event, school: str, settings: Settings) -> Composition:
         case SchoolTierChanged():
             return Composition(
                 title=f"{school}: {_tier(event.previous_tier)} → {_tier(event.tier)}",
-                body=f"{school} moved from {_tier(event.previous_tier)} to {_tier(event.tier)}: {event.reason}.",
+                # A reason that cites the deciding reviews' sentences already ends with a full stop.
+                body=f"{school} moved from {_tier(event.previous_tier)} to {_tier(event.tier)}: "
+                     f"{event.reason.removesuffix('.')}.",
                 links={"school": pages.school_page(settings, event.school_id)},
             )
         case OrderRejected():

@@ -40,3 +40,15 @@ def orders_page(settings: Settings, school_id: object) -> str:
 
 def preferences_page(settings: Settings) -> str:
     return _page(settings, "/preferences")
+
+
+def alert_page(settings: Settings, alert_id: object) -> str:
+    return _page(settings, f"/alerts/{alert_id}")
+
+
+def evidence_page(settings: Settings) -> str:
+    return _page(settings, "/evidence")
+
+
+def partner_evidence_page(settings: Settings, partner_id: object) -> str:
+    return _page(settings, f"/partners/{partner_id}/evidence")

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from ..alerts import inbox
 from ..alerts.schemas import AlertState
+from ..deliveries.service import deliveries_of
 from ..preferences.schemas import PreferencesIn
 from ..preferences.service import get_preferences, put_preferences
 from ..session import BOARD_COOKIE
@@ -220,6 +221,40 @@ async def vote(request: Request, kit: KitDep, school_id: uuid.UUID, school_year:
         # After a redirect, so that reloading the page does not post the vote again; the page reads the plan anew.
         return RedirectResponse(f"{links.PAGE}/schools/{school_id}/plans/{quote(school_year)}?voted={decision}",
                                 status_code=303, headers=PAGE_HEADERS)
+    return await _page(request, kit, build)
+
+
+# ---------- One alert: what it says, where it was sent, and the trace an operator looks it up by ----------
+
+@router.get(links.PAGE + "/alerts/{alert_id}", include_in_schema=False)
+async def alert_page(request: Request, kit: KitDep, alert_id: uuid.UUID) -> Response:
+    async def build(visitor: Visitor) -> Response:
+        zone, recipient = visitor.principal.zone, visitor.principal.subject
+        async with kit.sessions() as session:
+            alert = await inbox.get(session, zone, recipient, alert_id)  # only the visitor's own alerts
+            if alert is None:
+                raise inbox.not_found(zone, alert_id)
+            deliveries = await deliveries_of(session, alert_id)
+        return render("alert.html", visitor=visitor, alert=alert, deliveries=deliveries, links=links,
+                      settings=kit.settings)
+    return await _page(request, kit, build)
+
+
+# ---------- Partners' evidence of impact, as the catalog judges it ----------
+
+@router.get(links.PAGE + "/evidence", include_in_schema=False)
+async def evidence_page(request: Request, kit: KitDep) -> Response:
+    async def build(visitor: Visitor) -> Response:
+        partners = await _services(kit, visitor).get("catalog", f"{visitor.zone_path}/evidence")
+        return render("evidence.html", visitor=visitor, partners=partners, links=links, settings=kit.settings)
+    return await _page(request, kit, build)
+
+
+@router.get(links.PAGE + "/partners/{partner_id}/evidence", include_in_schema=False)
+async def partner_evidence_page(request: Request, kit: KitDep, partner_id: uuid.UUID) -> Response:
+    async def build(visitor: Visitor) -> Response:
+        evidence = await _services(kit, visitor).get("catalog", f"{visitor.zone_path}/partners/{partner_id}/evidence")
+        return render("partner_evidence.html", visitor=visitor, evidence=evidence, links=links, settings=kit.settings)
     return await _page(request, kit, build)
 
 

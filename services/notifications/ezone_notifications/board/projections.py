@@ -33,8 +33,16 @@ async def record_review(ctx: HandlerContext) -> None:
         "participation_rate": everyone.participation_rate if reported else None,
         "flags": [flag.model_dump(mode="json", include={"kind", "subgroup", "summary"}) for flag in review.flags],
         "completed_at": review.completed_at,
+        "reasons": review_sentences(review),
     }
     await ctx.session.execute(_UPSERT_REVIEW, values)
+
+
+def review_sentences(review: ReviewCompleted) -> list[str]:
+    """The review's reason for its overall status, then each goal's that says something more, in order."""
+    found = [review.reason] if review.reason is not None else []
+    found += [goal.reason for goal in review.goals if goal.reason is not None]
+    return list(dict.fromkeys(reason.sentence for reason in found))
 
 
 def _upsert_review() -> Any:
@@ -48,7 +56,7 @@ def _upsert_review() -> Any:
 
 
 _REVIEW_COLUMNS = ("school_id", "school_year", "subject", "zone_id", "review_id", "version", "status", "proficiency_rate",
-                   "participation_rate", "flags", "completed_at")
+                   "participation_rate", "flags", "completed_at", "reasons")
 _UPSERT_REVIEW = _upsert_review()
 
 

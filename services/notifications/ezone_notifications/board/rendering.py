@@ -45,9 +45,15 @@ def figure(value: float | None, metric: str) -> str:
     return percent(value) if metric.endswith("_rate") else f"{value:g}"
 
 
+def points(value: float | None) -> str:
+    """A change in points, signed: "+5.3", "-7.5"."""
+    return "—" if value is None else f"{value:+.1f}"
+
+
 templates.filters["words"] = words
 templates.filters["percent"] = percent
 templates.filters["figure"] = figure
+templates.filters["points"] = points
 
 
 def render(template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:

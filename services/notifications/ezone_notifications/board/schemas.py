@@ -24,6 +24,9 @@ class LatestReview(BaseModel):
     participation_rate: float | None
     goal: float | None = Field(description="The approved plan's all-students proficiency target for that year, if any.")
     flags: list[FlagOut]
+    reasons: list[str] = Field(description="Why the status is what it is, in sentences with the numbers: the review's "
+                                           "own reason first, then its goals'. None for reviews made before reviews "
+                                           "gave reasons.")
     version: int
     completed_at: datetime
 

@@ -102,7 +102,7 @@ def _subject_overview(subject: Subject, by_year: dict[str, Any], targets: dict[s
         latest = LatestReview(
             school_year=year, status=review["status"], proficiency_rate=review["proficiency_rate"],
             participation_rate=review["participation_rate"], goal=targets.get(year),
-            flags=[FlagOut(**flag) for flag in review["flags"]], version=review["version"],
+            flags=[FlagOut(**flag) for flag in review["flags"]], reasons=review["reasons"], version=review["version"],
             completed_at=review["completed_at"],
         )
     return SubjectOverview(subject=subject, latest=latest, trend=trend)

@@ -30,7 +30,7 @@ def _upsert_review_record() -> Any:
     # Only a newer version of a review replaces the one held: redelivery or reordering cannot roll it back.
     return statement.on_conflict_do_update(
         index_elements=[table.c.school_id, table.c.school_year, table.c.subject],
-        set_={k: statement.excluded[k] for k in ("review_id", "review_version", "status", "completed_at")},
+        set_={k: statement.excluded[k] for k in ("review_id", "review_version", "status", "completed_at", "reason")},
         where=table.c.review_version < statement.excluded.review_version,
     )
 
@@ -48,14 +48,17 @@ async def on_review_completed(ctx: HandlerContext) -> None:
     values = {
         "school_id": review.school_id, "school_year": review.school_year, "subject": review.subject.value,
         "review_id": review.review_id, "review_version": review.version, "status": review.status.value,
-        "completed_at": review.completed_at,
+        "completed_at": review.completed_at, "reason": review.reason.sentence if review.reason is not None else None,
     }
     await session.execute(_UPSERT_REVIEW_RECORD, values)
     history: dict[str, dict[str, str]] = defaultdict(dict)
+    reasons: dict[str, dict[str, str]] = defaultdict(dict)
     for record in (await session.execute(select(ReviewRecord).where(ReviewRecord.school_id == school.id))).scalars():
         history[record.school_year][record.subject] = record.status
+        if record.reason is not None:
+            reasons[record.school_year][record.subject] = record.reason
     policy_version, policy = await current_policy(session, school.zone_id)
-    decision = decide_tier(history, policy)
+    decision = decide_tier(history, policy, reasons)
     if decision.tier.value == school.tier:
         return
     before = {"tier": school.tier, "tier_reason": school.tier_reason}

@@ -52,11 +52,17 @@ def recent_run(statuses_by_year: Mapping[str, ReviewStatus | None], wanted: Revi
     return None
 
 
-def decide_tier(history: Mapping[str, Mapping[str, str]], policy: PolicyDocument) -> TierDecision:
-    """`history`: school year → subject → review status (the latest review of each). The reason says the years and
-    subjects that decided, and the policy rule, in words."""
+def decide_tier(history: Mapping[str, Mapping[str, str]], policy: PolicyDocument,
+                reasons: Mapping[str, Mapping[str, str]] | None = None) -> TierDecision:
+    """`history`: school year → subject → review status (the latest review of each); `reasons`: school year → subject
+    → that review's reason sentence, where it gave one. The reason says the years and subjects that decided and the
+    policy rule, in words, then the reviews' own sentences for the subjects that decided."""
     by_year = {year: year_status(subjects, policy) for year, subjects in history.items()}
     by_year = {year: status for year, status in by_year.items() if status is not None}
+
+    def why(text: str, years: list[str]) -> str:
+        return _with_reviews_reasons(text, years, history, by_year, reasons or {})
+
     rules = policy.tiers
     full_rule = (f"the zone policy gives full autonomy after {_count_years(rules.full_after_years_meeting)} meeting "
                  f"in a row")
@@ -65,18 +71,34 @@ def decide_tier(history: Mapping[str, Mapping[str, str]], policy: PolicyDocument
     meeting = recent_run(by_year, ReviewStatus.MEETING, rules.full_after_years_meeting)
     if meeting:
         return TierDecision(AutonomyTier.FULL, f"tiers.full_after_years_meeting = {rules.full_after_years_meeting}",
-                            f"meeting its goals in {_years(meeting)}; {full_rule}")
+                            why(f"meeting its goals in {_years(meeting)}; {full_rule}", meeting))
     off_track = recent_run(by_year, ReviewStatus.OFF_TRACK, rules.intensive_after_years_off_track)
     if off_track:
         return TierDecision(AutonomyTier.INTENSIVE_SUPPORT,
                             f"tiers.intensive_after_years_off_track = {rules.intensive_after_years_off_track}",
-                            f"off track in {_years(off_track)}; the zone policy moves a school to {intensive_rule}")
+                            why(f"off track in {_years(off_track)}; the zone policy moves a school to {intensive_rule}",
+                                off_track))
     if not by_year:
         return TierDecision(AutonomyTier.STANDARD, "default", "no school year reviewed yet: every school starts standard")
     shown = max(rules.full_after_years_meeting, rules.intensive_after_years_off_track)
     recent = sorted(by_year, key=school_year_start)[-shown:]
     said = "; ".join(f"{year} {_STATUS_WORDS[by_year[year]]} ({_subjects(history[year])})" for year in recent)
-    return TierDecision(AutonomyTier.STANDARD, "default", f"{said}; {full_rule} and {intensive_rule}, so standard")
+    return TierDecision(AutonomyTier.STANDARD, "default",
+                        why(f"{said}; {full_rule} and {intensive_rule}, so standard", recent))
+
+
+def _with_reviews_reasons(text: str, years: list[str], history: Mapping[str, Mapping[str, str]],
+                          by_year: Mapping[str, ReviewStatus], reasons: Mapping[str, Mapping[str, str]]) -> str:
+    """The decision's words, then each deciding review's own sentence ("Math 2024-25: Off track: 15% proficient, …"):
+    the subjects whose status the year had or, for a year approaching from mixed statuses, those not meeting."""
+    cited = []
+    for year in years:
+        statuses = history[year]
+        deciding = sorted(s for s, v in statuses.items() if v == by_year[year]) or sorted(
+            s for s, v in statuses.items() if v not in (ReviewStatus.MEETING, ReviewStatus.INSUFFICIENT_DATA))
+        cited += [f"{_SUBJECT_NAMES.get(s, s)} {year}: {reasons[year][s]}" for s in deciding
+                  if s in reasons.get(year, {})]
+    return f"{text}. {' '.join(cited)}" if cited else text
 
 
 _STATUS_WORDS = {ReviewStatus.MEETING: "meeting", ReviewStatus.APPROACHING: "approaching",

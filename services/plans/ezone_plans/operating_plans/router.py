@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Literal
 
 from ezone_kit.auth import Principal, ensure_school, ensure_zone, require_roles
+from ezone_kit.lenient_body import Received, json_body, lenient_body
 from ezone_kit.openapi import problem_responses, replayed
 from ezone_kit.problems import Problem
 from ezone_kit.service import SessionDep, UnitOfWorkDep
@@ -32,6 +33,9 @@ PlanReader = Annotated[Principal, Depends(require_roles("school", "board", "dist
 BoardVoter = Annotated[Principal, Depends(require_roles("board"))]
 ZoneOverseer = Annotated[Principal, Depends(require_roles("board", "district", "admin"))]
 SchoolYearPath = Annotated[str, Path(pattern=SCHOOL_YEAR_PATTERN, examples=["2025-26"]), AfterValidator(consecutive_years)]
+# Read by the service, not refused on their shape first: one 422 lists the shape's errors and the zone's rules'.
+CreateBody = Annotated[Received[PlanCreate], Depends(lenient_body(PlanCreate))]
+ContentBody = Annotated[Received[PlanContent], Depends(lenient_body(PlanContent))]
 IfMatch = Annotated[str | None, Header(description="The plan's ETag as last read; required on writes to an existing plan.")]
 
 PLANS = "/schools/{school_id}/plans"
@@ -55,9 +59,9 @@ def _required(if_match: str | None) -> str:
 @router.post(PLANS, response_model=PlanView, status_code=status.HTTP_201_CREATED,
              summary="Start a school's plan for a school year",
              responses={**replayed(PlanView, "The same body with the same `Idempotency-Key`: the plan it created."),
-                        **problem_responses(409)})
+                        **problem_responses(409)}, openapi_extra=json_body(PlanCreate))
 async def create_plan(
-    zone_id: str, school_id: uuid.UUID, body: PlanCreate, principal: SchoolTeam, uow: UnitOfWorkDep, response: Response,
+    zone_id: str, school_id: uuid.UUID, body: CreateBody, principal: SchoolTeam, uow: UnitOfWorkDep, response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> PlanView:
     """Version 1, as a draft. One plan per school and year: a second one is 409, unless it is the same body
@@ -85,8 +89,8 @@ async def get_plan(zone_id: str, school_id: uuid.UUID, school_year: SchoolYearPa
 
 
 @router.put(PLAN, response_model=PlanView, summary="Replace the content of the plan's open version",
-            responses=problem_responses(409, 412, 428))
-async def edit_plan(zone_id: str, school_id: uuid.UUID, school_year: SchoolYearPath, body: PlanContent,
+            responses=problem_responses(409, 412, 428), openapi_extra=json_body(PlanContent))
+async def edit_plan(zone_id: str, school_id: uuid.UUID, school_year: SchoolYearPath, body: ContentBody,
                     principal: SchoolTeam, uow: UnitOfWorkDep, response: Response, if_match: IfMatch = None) -> PlanView:
     """Only while the open version is a draft or returned; `If-Match` must carry its current ETag."""
     ensure_school(principal, zone_id, school_id)

@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from ezone_schemas.plans import BudgetEnvelope, PlannedService
-from ezone_schemas.vocabulary import METRIC_RANGES, AutonomyTier, Subgroup, Subject
+from ezone_schemas.vocabulary import METRIC_RANGES, AutonomyTier, Subject
 
 from ..policy.document import VotingRule
 from .schemas import BudgetLever, GoalIn, StoredGoal
@@ -121,12 +121,18 @@ class FieldError:
 
 
 def goal_errors(
-    goals: Sequence[GoalIn], span: tuple[date, date], subjects: Sequence[Subject], subgroups: Sequence[Subgroup]
+    goals: Sequence[GoalIn | None], span: tuple[date, date] | None, subjects: Sequence[Subject],
+    subgroups: Sequence[str],
 ) -> list[FieldError]:
-    """Everything wrong with the goals given the metric ranges, the school year and the zone's policy."""
+    """Everything wrong with the goals given the metric ranges, the school year and the zone's policy.
+
+    A None goal (one the body's shape checks refused) and, with no `span` (no valid school year), the interim
+    dates are left out: their errors are the shape's."""
     errors: list[FieldError] = []
     seen: dict[tuple[str, str, str], int] = {}
     for n, goal in enumerate(goals):
+        if goal is None:
+            continue
         at = ("goals", n)
         if goal.subject not in subjects:
             errors.append(FieldError((*at, "subject"), f"the zone sets goals in {_listed(subjects)}, not {goal.subject.value}",
@@ -144,7 +150,7 @@ def goal_errors(
             if not low <= interim.target <= high:
                 errors.append(FieldError((*at, "interim_targets", k, "target"), f"{in_range} (got {interim.target:g})",
                                          "out_of_range"))
-            if not span[0] <= interim.due <= span[1]:
+            if span is not None and not span[0] <= interim.due <= span[1]:
                 errors.append(FieldError((*at, "interim_targets", k, "due"),
                                          f"must fall inside the school year, {span[0]} to {span[1]} (got {interim.due})",
                                          "outside_school_year"))
@@ -164,8 +170,8 @@ def budget_errors(budget: BudgetLever) -> list[FieldError]:
     return []
 
 
-def _listed(values: Iterable[StrEnum]) -> str:
-    return ", ".join(v.value for v in values)
+def _listed(values: Iterable[str]) -> str:
+    return ", ".join(map(str, values))  # enum members by value; group codes are plain strings
 
 
 def with_goal_ids(goals: Sequence[GoalIn], earlier: Iterable[StoredGoal]) -> list[StoredGoal]:
@@ -178,13 +184,13 @@ def with_goal_ids(goals: Sequence[GoalIn], earlier: Iterable[StoredGoal]) -> lis
             for goal in goals]
 
 
-def goal_id_errors(goals: Sequence[GoalIn], earlier: Iterable[StoredGoal]) -> list[FieldError]:
+def goal_id_errors(goals: Sequence[GoalIn | None], earlier: Iterable[StoredGoal]) -> list[FieldError]:
     """A goal sent back with its id is fine when the id is this plan's goal measuring the same thing; any other id
     would silently be replaced, so it is refused with what the id belongs to."""
     known = {goal.goal_id: goal for goal in earlier}
     errors: list[FieldError] = []
     for n, goal in enumerate(goals):
-        if goal.goal_id is None:
+        if goal is None or goal.goal_id is None:
             continue
         owner = known.get(goal.goal_id)
         if owner is None:

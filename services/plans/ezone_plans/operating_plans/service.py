@@ -11,6 +11,7 @@ from typing import Any
 
 from ezone_kit.auth import Principal
 from ezone_kit.idempotency import request_digest
+from ezone_kit.lenient_body import Received
 from ezone_kit.problems import Problem, validation_problem
 from ezone_kit.uow import UnitOfWork
 from ezone_schemas import PlanApproved, PlanReturned, PlanSubmitted, PlanVoteCast
@@ -140,11 +141,25 @@ def _check_if_match(if_match: str, state: PlanState) -> None:
                            "reapply your change and send it with the new ETag in If-Match.", etag=current)
 
 
-async def _goal_errors(session: AsyncSession, zone_id: str, school_year: str, goals: Sequence[GoalIn],
+async def _goal_errors(session: AsyncSession, zone_id: str, school_year: str | None, goals: Sequence[GoalIn | None],
                        policy: PolicyDocument) -> list[FieldError]:
     zone = await session.get(Zone, zone_id)
-    span = school_year_span(school_year, zone.school_year_start_month)
+    span = school_year_span(school_year, zone.school_year_start_month) if school_year is not None else None
     return goal_errors(goals, span, policy.subjects, policy.subgroups)
+
+
+async def _content_errors(session: AsyncSession, zone_id: str, school_year: str | None, body: Received[PlanContent],
+                          policy: PolicyDocument, earlier_goals: Sequence[StoredGoal]) -> list[dict[str, Any]]:
+    """The zone's rules on the body, as far as it can be read: on the whole content when its shape is valid, else on
+    each goal and on the budget that are valid on their own, so that one answer lists the shape's errors and these."""
+    if body.value is not None:
+        goals: Sequence[GoalIn | None] = body.value.goals
+        budget: BudgetLever | None = body.value.levers.budget
+    else:
+        goals, budget = body.items(GoalIn, "goals"), body.part(BudgetLever, "levers", "budget")
+    errors = (await _goal_errors(session, zone_id, school_year, goals, policy)
+              + (budget_errors(budget) if budget is not None else []) + goal_id_errors(goals, earlier_goals))
+    return [error.as_pydantic() for error in errors]
 
 
 async def _partner_errors(session: AsyncSession, school: School, budget: BudgetLever, policy: PolicyDocument) -> list[FieldError]:
@@ -197,19 +212,23 @@ async def _audit(uow: UnitOfWork, actor: Principal, state: PlanState, action: st
                     school_id=str(state.plan.school_id), before=before, after=after)
 
 
-async def create_plan(uow: UnitOfWork, actor: Principal, zone_id: str, school_id: uuid.UUID, body: PlanCreate,
-                      idempotency_key: str | None) -> tuple[PlanView, bool]:
+async def create_plan(uow: UnitOfWork, actor: Principal, zone_id: str, school_id: uuid.UUID,
+                      received: Received[PlanCreate], idempotency_key: str | None) -> tuple[PlanView, bool]:
     """Version 1 as a draft. The same body re-sent with the same Idempotency-Key answers with the plan it created (False)."""
     session = uow.session
     school = await _school(session, zone_id, school_id)
+    if received.value is None:
+        _, policy = await current_policy(session, zone_id)
+        received.refuse(await _content_errors(session, zone_id, received.field("school_year"), received, policy, ()))
+    body = received.value
+    assert body is not None, "a body that is not valid is refused above"
     scope = f"plan.create/{zone_id}/{school.id}/{actor.subject}"
     if idempotency_key is not None:
         replay = await uow.idempotency.claim(session, scope, idempotency_key, request_digest(body.model_dump(mode="json")))
         if replay is not None:
             return await plan_view(session, actor, await _load(session, zone_id, school.id, body.school_year)), False
     policy_version, policy = await current_policy(session, zone_id)
-    _raise_if_invalid(await _goal_errors(session, zone_id, body.school_year, body.goals, policy)
-                      + budget_errors(body.levers.budget) + goal_id_errors(body.goals, earlier=()))
+    received.refuse(await _content_errors(session, zone_id, body.school_year, received, policy, ()))
     # ON CONFLICT DO NOTHING: of simultaneous creates one inserts, the others wait for it and find its row.
     plan = (await session.execute(
         pg_insert(Plan).values(id=uuid.uuid4(), zone_id=zone_id, school_id=school.id, school_year=body.school_year)
@@ -235,7 +254,7 @@ async def create_plan(uow: UnitOfWork, actor: Principal, zone_id: str, school_id
 
 
 async def edit_plan(uow: UnitOfWork, actor: Principal, zone_id: str, school_id: uuid.UUID, school_year: str,
-                    body: PlanContent, if_match: str) -> PlanView:
+                    received: Received[PlanContent], if_match: str) -> PlanView:
     """Replaces the open version's content while it is a draft or returned; bumps its revision."""
     session = uow.session
     state = await _load(session, zone_id, school_id, school_year, lock=True)
@@ -244,8 +263,9 @@ async def edit_plan(uow: UnitOfWork, actor: Principal, zone_id: str, school_id: 
     _advance(version, Action.EDIT)
     policy_version, policy = await current_policy(session, zone_id)
     earlier_goals = [*_goals(version), *_goals(state.approved)]
-    _raise_if_invalid(await _goal_errors(session, zone_id, school_year, body.goals, policy)
-                      + budget_errors(body.levers.budget) + goal_id_errors(body.goals, earlier_goals))
+    received.refuse(await _content_errors(session, zone_id, school_year, received, policy, earlier_goals))
+    body = received.value
+    assert body is not None, "a body that is not valid is refused above"
     before = _snapshot(version, content=True)
     version.content = _stored_content(body, earlier_goals)
     version.revision += 1

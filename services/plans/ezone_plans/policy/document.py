@@ -15,6 +15,7 @@ from ezone_schemas.catalog import (
 from ezone_schemas.vocabulary import (
     GRADES,
     METRIC_RANGES,
+    GroupCode,
     Metric,
     ResultChoice,
     Subgroup,
@@ -207,13 +208,14 @@ class PolicyDocument(BaseModel):
         description="How far below a target (in the metric's unit) still counts as `approaching`.",
     )
     subjects: list[Subject] = Field(default_factory=lambda: list(Subject), min_length=1)
-    subgroups: list[Subgroup] = Field(
+    subgroups: list[GroupCode] = Field(
         default_factory=lambda: [
             Subgroup.ALL_STUDENTS, Subgroup.HIGH_NEEDS, Subgroup.ENGLISH_LEARNERS, Subgroup.STUDENTS_WITH_DISABILITIES,
             Subgroup.LOW_INCOME, Subgroup.AFRICAN_AMERICAN_BLACK, Subgroup.HISPANIC_LATINO,
         ],
         min_length=1,
-        description="The subgroups this zone tracks; plan goals may only name these.",
+        description="The student groups this zone's accountability uses (codes of the deployment's group vocabulary, "
+                    "`GET /student-groups` of the results service); plan goals may only name these.",
     )
     subject_weights: dict[Subject, Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: {Subject.ELA: 1.0, Subject.MATH: 1.0, Subject.SCIENCE: 0.5}
@@ -263,7 +265,7 @@ class PolicyDocument(BaseModel):
     # errors would come a request after the others.
     @field_validator("subgroups")
     @classmethod
-    def _tracks_all_students(cls, subgroups: list[Subgroup]) -> list[Subgroup]:
+    def _tracks_all_students(cls, subgroups: list[str]) -> list[str]:
         if Subgroup.ALL_STUDENTS not in subgroups:
             raise ValueError("subgroups must include all_students")
         return subgroups

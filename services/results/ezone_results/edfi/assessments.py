@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import orjson
 from sqlalchemy import text
 
 from .reads import Reader
+from .referential import referential_id
 from .mapping import code_value, grade_of, subject_of_descriptor
 
 
@@ -78,14 +78,10 @@ class Assessments:
         cached = self._cached.get(key)
         if cached is not None and cached[1] is not None and time.monotonic() - cached[0] < self.MAX_AGE_S:
             return cached[1]
-        document = (await conn.execute(text(
-            "SELECT document FROM results.edfi_documents WHERE zone_id = :zone_id AND resource = 'assessments'"
-            " AND identity = CAST(:identity AS jsonb)"),
-            {"zone_id": zone_id, "identity": _identity_json(namespace, identifier)})).scalar()
+        document = (await conn.execute(text("SELECT document FROM results.edfi_documents WHERE referential_id = :ref"), {
+            "ref": referential_id(zone_id, "assessments", {"assessmentIdentifier": identifier, "namespace": namespace})
+        })).scalar()
         assessment = Assessment.of(document) if document is not None else None
         self._cached[key] = (time.monotonic(), assessment)
         return assessment
 
-
-def _identity_json(namespace: str, identifier: str) -> str:
-    return orjson.dumps({"assessmentIdentifier": identifier, "namespace": namespace}).decode()

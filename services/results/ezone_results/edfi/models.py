@@ -51,7 +51,7 @@ class EdFiDocument(Base):
 
     __tablename__ = "edfi_documents"
     __table_args__ = (
-        UniqueConstraint("zone_id", "resource", "identity", name="uq_edfi_documents_identity"),
+        UniqueConstraint("referential_id", name="uq_edfi_documents_referential_id"),
         Index("ix_edfi_documents_listing", "zone_id", "resource", "position"),
         Index("ix_edfi_documents_changes", "zone_id", "resource", "change_version"),
         Index("ix_edfi_documents_result_key", "zone_id", "result_key", postgresql_where=text("result_key IS NOT NULL")),
@@ -59,6 +59,8 @@ class EdFiDocument(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, Identity(always=True))  # the order a list pages in
+    # A name-based UUID of (zone, resource, identity): the natural key, in one column (edfi/referential.py).
+    referential_id: Mapped[uuid.UUID]
     zone_id: Mapped[str] = mapped_column(Text)
     resource: Mapped[str] = mapped_column(Text)
     identity: Mapped[dict[str, Any]]

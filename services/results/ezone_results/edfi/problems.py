@@ -100,11 +100,16 @@ class EdFiRoute(APIRoute):
         takes_request = "request" in inspect.signature(endpoint).parameters
 
         async def edfi_handler(request: Request) -> Response:
-            try:
-                if takes_request:
-                    return await endpoint(request=request, **request.path_params)
-                return await endpoint(**request.path_params)
-            except Problem as problem:
-                raise as_edfi(problem) from None
+            if takes_request:
+                return await call_edfi(endpoint, request=request, **request.path_params)
+            return await call_edfi(endpoint, **request.path_params)
 
         return edfi_handler
+
+
+async def call_edfi(endpoint: Callable[..., Coroutine[Any, Any, Response]], **arguments: Any) -> Response:
+    """An Ed-Fi endpoint's answer; the kit's problems it raises restated in the Ed-Fi shape."""
+    try:
+        return await endpoint(**arguments)
+    except Problem as problem:
+        raise as_edfi(problem) from None

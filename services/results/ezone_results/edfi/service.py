@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from importlib import resources as package_files
 from typing import Any
 
-import orjson
 from ezone_kit.auth import SCHOOL_BOUND_ROLES, Principal
 from ezone_kit.problems import Problem
 from ezone_kit.service import Kit
@@ -51,6 +50,7 @@ from .problems import (
 from .reads import LazyConnection, Reader
 from .resources import RESOURCES, Resource, references_in
 from .validation import Descriptors, schema_errors
+from .referential import referential_id
 from .writes import (
     COLUMNS,
     Change,
@@ -59,7 +59,6 @@ from .writes import (
     as_json,
     coalesced,
     existing_documents,
-    identity_key,
     insert_documents,
     locked_documents,
     project_enrollments,
@@ -171,7 +170,7 @@ class EdFi:
     descriptors: Descriptors = field(default_factory=Descriptors)
     assessments: Assessments = field(default_factory=Assessments)
     seeded: set[str] = field(default_factory=set)
-    resolved: set[tuple[str, str, str]] = field(default_factory=set)
+    resolved: set[uuid.UUID] = field(default_factory=set)  # referential ids of items known to exist
     writer: GroupCommit[tuple[Principal, _Checked], Written] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -283,7 +282,7 @@ class EdFi:
         made from them, their audit entries, and one results.posted per school, school year and subject changed.
         An item the caller may not change is answered with its problem and written not at all."""
         outcomes: list[Written | BaseException | None] = [None] * len(items)
-        keys = [identity_key(actor.zone, checked.resource.name, checked.identity) for actor, checked in items]
+        keys = [referential_id(actor.zone, checked.resource.name, checked.identity) for actor, checked in items]
         if len(set(keys)) < len(keys):
             raise _WriteAlone("the same item more than once in the group")
         async with self.kit.unit_of_work() as uow:
@@ -384,7 +383,7 @@ class EdFi:
             self.descriptors.forget(zone_id)
         elif resource.name == "assessments":
             self.assessments.forget(zone_id, identity["namespace"], identity["assessmentIdentifier"])
-        self.resolved.discard((zone_id, resource.name, as_json(identity)))
+        self.resolved.discard(referential_id(zone_id, resource.name, identity))
 
     # --- checks ----------------------------------------------------------------------------------------------
 
@@ -399,13 +398,15 @@ class EdFi:
             if claimed is not None:
                 defaults = [(name, value) for name, values in _default_descriptors().items()
                             if name in DESCRIPTOR_RESOURCES for value in values]
+                identities = [{"namespace": value["namespace"], "codeValue": value["codeValue"]} for _, value in defaults]
                 await seeding.execute(text(
-                    "INSERT INTO results.edfi_documents (id, zone_id, resource, identity, document)"
-                    " SELECT gen_random_uuid(), :z, resource, jsonb_build_object('namespace', document->>'namespace',"
-                    " 'codeValue', document->>'codeValue'), document"
-                    " FROM unnest(CAST(:resources AS text[]), CAST(:documents AS jsonb[])) AS d(resource, document)"
-                    " ON CONFLICT DO NOTHING"),
-                    {"z": zone_id, "resources": [name for name, _ in defaults],
+                    "INSERT INTO results.edfi_documents (id, referential_id, zone_id, resource, identity, document)"
+                    " SELECT gen_random_uuid(), ref, :z, resource, identity, document"
+                    " FROM unnest(CAST(:refs AS uuid[]), CAST(:resources AS text[]), CAST(:identities AS jsonb[]),"
+                    " CAST(:documents AS jsonb[])) AS d(ref, resource, identity, document) ON CONFLICT DO NOTHING"),
+                    {"z": zone_id, "refs": [referential_id(zone_id, name, identity)
+                                            for (name, _), identity in zip(defaults, identities, strict=True)],
+                     "resources": [name for name, _ in defaults], "identities": [as_json(i) for i in identities],
                      "documents": [as_json(value) for _, value in defaults]})
         self.seeded.add(zone_id)
 
@@ -442,7 +443,7 @@ class EdFi:
         """Every reference must name an item of the zone (409 Unresolved Reference otherwise); the schools referred
         to, by JSON path."""
         schools: dict[str, Row[Any]] = {}
-        wanted: dict[tuple[str, str], list[str]] = {}
+        wanted: dict[uuid.UUID, tuple[str, dict[str, Any], list[str]]] = {}
         for path, reference, key in references_in(resource, document):
             if reference.resource == "schools":
                 school = await self.codes.school_of(conn, actor.zone, key["schoolId"])
@@ -451,31 +452,26 @@ class EdFi:
                     raise unresolved_reference("School", f"No school with schoolId {key['schoolId']} is registered in "
                                                          f"zone {actor.zone} (at {path}).")
                 schools[path] = school
-            elif (actor.zone, reference.resource, identity := as_json(key)) not in self.resolved:
-                wanted.setdefault((reference.resource, identity), []).append(path)
+            elif (ref := referential_id(actor.zone, reference.resource, key)) not in self.resolved:
+                wanted.setdefault(ref, (reference.resource, key, []))[2].append(path)
         if wanted:
-            found = await conn.execute(text(
-                "SELECT resource, identity FROM results.edfi_documents WHERE zone_id = :z AND (resource, identity) IN"
-                " (SELECT * FROM unnest(CAST(:resources AS text[]), CAST(:identities AS jsonb[])))"),
-                {"z": actor.zone, "resources": [name for name, _ in wanted], "identities": [key for _, key in wanted]})
-            for name, identity in found:
-                key = (name, as_json(identity))
-                if key not in wanted:  # jsonb prints its keys in its own order
-                    key = next(k for k in wanted if k[0] == name and orjson.loads(k[1]) == identity)
-                self._remember(actor.zone, *key)
-                wanted.pop(key)
+            found = await conn.execute(text("SELECT referential_id FROM results.edfi_documents"
+                                            " WHERE referential_id = ANY(CAST(:refs AS uuid[]))"), {"refs": list(wanted)})
+            for (ref,) in found:
+                self._remember(ref)
+                wanted.pop(ref)
             if wanted:
-                (name, key), paths = next(iter(wanted.items()))
+                name, key, paths = next(iter(wanted.values()))
                 singular = name[:-1]
                 raise unresolved_reference(singular[0].upper() + singular[1:],
-                                           f"No {singular} {key} in zone {actor.zone} (at {', '.join(paths)}); "
-                                           f"send it to {name} first.")
+                                           f"No {singular} {as_json(key)} in zone {actor.zone} (at {', '.join(paths)});"
+                                           f" send it to {name} first.")
         return schools
 
-    def _remember(self, zone_id: str, resource: str, identity: str) -> None:
+    def _remember(self, ref: uuid.UUID) -> None:
         if len(self.resolved) > 200_000:
             self.resolved.clear()
-        self.resolved.add((zone_id, resource, identity))
+        self.resolved.add(ref)
 
     async def _check_result(self, conn: Reader, actor: Principal, resource: Resource,
                             document: dict[str, Any], identity: dict[str, Any], schools: dict[str, Row[Any]]) -> _Checked:

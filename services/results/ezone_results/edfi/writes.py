@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .assessments import Assessments
 from .mapping import EnrollmentValues, ResultValues, result_values
 from .problems import authorization_denied, identity_conflict
+from .referential import referential_id
 from .resources import Resource
 
 _SUBJECTS = {str(subject) for subject in Subject}
@@ -90,25 +91,21 @@ class Change:
         return list(dict.fromkeys(keys))
 
 
-def identity_key(zone_id: str, resource: str, identity: dict[str, Any]) -> tuple[str, str, str]:
-    """An item's key whatever order its identity's fields come in (jsonb keeps its own)."""
-    return zone_id, resource, orjson.dumps(identity, option=orjson.OPT_SORT_KEYS).decode()
 
 
 # --- documents -------------------------------------------------------------------------------------------------
 
 COLUMNS = "id, resource, identity, document, school_id, result_key, change_version, last_modified"
-_EXISTING = text(
-    f"SELECT zone_id, {COLUMNS} FROM results.edfi_documents WHERE (zone_id, resource, identity) IN"
-    " (SELECT * FROM unnest(CAST(:zones AS text[]), CAST(:resources AS text[]), CAST(:identities AS jsonb[])))")
+_EXISTING = text(f"SELECT referential_id, {COLUMNS} FROM results.edfi_documents"
+                 " WHERE referential_id = ANY(CAST(:refs AS uuid[]))")
 # In id order: two writers of the same items take their locks in the same order.
 _LOCKED = text(f"SELECT zone_id, {COLUMNS} FROM results.edfi_documents WHERE id = ANY(CAST(:ids AS uuid[]))"
                " ORDER BY id FOR UPDATE")
 _INSERT_DOCUMENTS = text(
-    "INSERT INTO results.edfi_documents (id, zone_id, resource, identity, document, school_id, result_key)"
-    " SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:zones AS text[]), CAST(:resources AS text[]),"
-    " CAST(:identities AS jsonb[]), CAST(:documents AS jsonb[]), CAST(:schools AS uuid[]), CAST(:keys AS text[]))"
-    f" ON CONFLICT ON CONSTRAINT uq_edfi_documents_identity DO NOTHING RETURNING {COLUMNS}")
+    "INSERT INTO results.edfi_documents (id, referential_id, zone_id, resource, identity, document, school_id,"
+    " result_key) SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:refs AS uuid[]), CAST(:zones AS text[]),"
+    " CAST(:resources AS text[]), CAST(:identities AS jsonb[]), CAST(:documents AS jsonb[]), CAST(:schools AS uuid[]),"
+    f" CAST(:keys AS text[])) ON CONFLICT ON CONSTRAINT uq_edfi_documents_referential_id DO NOTHING RETURNING {COLUMNS}")
 _UPDATE_DOCUMENTS = text(
     "UPDATE results.edfi_documents d SET document = u.document, school_id = u.school_id, result_key = u.result_key,"
     " change_version = nextval('results.edfi_change_version'), last_modified = now()"
@@ -117,13 +114,10 @@ _UPDATE_DOCUMENTS = text(
     " WHERE d.id = u.id RETURNING " + ", ".join(f"d.{name}" for name in COLUMNS.split(", ")))
 
 
-async def existing_documents(connection: AsyncConnection, keys: Sequence[tuple[str, str, str]]
-                             ) -> dict[tuple[str, str, str], Stored]:
-    """The items stored under these keys, as committed now (not locked: most are sent again unchanged)."""
-    rows = await connection.execute(_EXISTING, {"zones": [zone for zone, _, _ in keys],
-                                                "resources": [name for _, name, _ in keys],
-                                                "identities": [identity for _, _, identity in keys]})
-    return {identity_key(row.zone_id, row.resource, row.identity): stored_from(row) for row in rows}
+async def existing_documents(connection: AsyncConnection, refs: Sequence[uuid.UUID]) -> dict[uuid.UUID, Stored]:
+    """The items stored under these referential ids, as committed now (not locked: most are sent again unchanged)."""
+    rows = await connection.execute(_EXISTING, {"refs": list(refs)})
+    return {row.referential_id: stored_from(row) for row in rows}
 
 
 async def locked_documents(connection: AsyncConnection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Stored]:
@@ -140,7 +134,8 @@ async def insert_documents(connection: AsyncConnection, documents: Sequence[NewD
         return []
     ids = [uuid.uuid4() for _ in documents]
     rows = await connection.execute(_INSERT_DOCUMENTS, {
-        "ids": ids, "zones": [new.zone_id for new in documents], "resources": [new.resource.name for new in documents],
+        "ids": ids, "refs": [referential_id(new.zone_id, new.resource.name, new.identity) for new in documents],
+        "zones": [new.zone_id for new in documents], "resources": [new.resource.name for new in documents],
         "identities": [as_json(new.identity) for new in documents],
         "documents": [as_json(new.document) for new in documents],
         "schools": [new.school_id for new in documents], "keys": [new.result_key for new in documents]})

@@ -9,16 +9,18 @@ never held whole).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import repeat
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from ezone_schemas.vocabulary import Subgroup, Subject, grade_as_named
+from ezone_schemas.vocabulary import GroupCode, Subgroup, Subject, grade_as_named
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -80,7 +82,29 @@ def _subgroup_list(value: Any) -> Any:
     return value
 
 
-def _sorted_unique(value: list[Subgroup]) -> list[Subgroup]:
+# The deployment's group codes, as the request checking the rows read them (`known_groups`). Checked outside a request,
+# rows may name the groups every deployment has (the v1 events' ones).
+_KNOWN_GROUPS: ContextVar[frozenset[str]] = ContextVar("known_groups", default=frozenset(Subgroup))
+
+
+@contextlib.contextmanager
+def known_groups(codes: frozenset[str]) -> Iterator[None]:
+    """Rows checked within name only these groups (the deployment's vocabulary)."""
+    token = _KNOWN_GROUPS.set(codes)
+    try:
+        yield
+    finally:
+        _KNOWN_GROUPS.reset(token)
+
+
+def _known(code: str) -> str:
+    if code not in _KNOWN_GROUPS.get():
+        raise _invalid(f"{code!r} is not a student group of this deployment (GET /student-groups lists them; the state "
+                       "adds one with POST /student-groups)")
+    return code
+
+
+def _sorted_unique(value: list[str]) -> list[str]:
     # One order for the same memberships, so a re-sent row in another order is not a change. Every student is in
     # all_students; storing it too would count them twice there.
     return sorted(set(value) - {Subgroup.ALL_STUDENTS})
@@ -91,8 +115,10 @@ StudentId = Annotated[str, Field(pattern=STUDENT_ID_PATTERN, examples=["S-000123
                                  description="The SIS's pseudonymous student id: letters, digits and `._:-`, never a name.")]
 SchoolYear = Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", examples=["2024-25"]), AfterValidator(consecutive_years)]
 Grade = Annotated[str, BeforeValidator(grade_as_named), Field(examples=["7"], description="K or 1 to 12."), AfterValidator(_known_grade)]
-Subgroups = Annotated[list[Subgroup], BeforeValidator(_subgroup_list), AfterValidator(_sorted_unique), Field(
-    description="The student's subgroup memberships (in CSV: separated by `;`); all_students is implied.")]
+Subgroups = Annotated[list[Annotated[GroupCode, AfterValidator(_known)]], BeforeValidator(_subgroup_list),
+                      AfterValidator(_sorted_unique), Field(description=(
+                          "The student's group memberships, codes of the deployment's student groups (`GET "
+                          "/student-groups`; in CSV: separated by `;`); all_students is implied."))]
 ShortText = Annotated[str, Field(min_length=1, max_length=100)]
 
 

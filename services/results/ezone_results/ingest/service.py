@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ..groups import vocabulary
 from ..models import IngestBatch, StudentResult
 from .bulk import ENROLLMENTS, RESULTS, Change, HeldByOtherSchools, Staging, Target, UpsertCounts, upsert_rows
 from .columns import CheckedRows, check_rows
@@ -40,6 +41,7 @@ from .schemas import (
     ResultRow,
     RowError,
     foreign_rows,
+    known_groups,
     parse_row,
 )
 
@@ -145,8 +147,9 @@ async def post_batch(uow: UnitOfWork, principal: Principal, zone_id: str, kind: 
     Idempotency-Key (nothing done again).
 
     All or nothing unless `partial`: one invalid row and nothing is stored, every invalid row listed at once."""
-    received = _read_batch(kind, body, principal, zone_id, await zone_schools(uow.session, zone_id), partial=partial,
-                           keyed=idempotency_key is not None)
+    schools, groups = await zone_schools(uow.session, zone_id), await vocabulary.codes(uow.session)
+    with known_groups(groups):
+        received = _read_batch(kind, body, principal, zone_id, schools, partial=partial, keyed=idempotency_key is not None)
     scope = f"{kind.name}.post/{zone_id}/{principal.subject}"
     if idempotency_key is not None:
         replay = await uow.idempotency.claim(uow.session, scope, idempotency_key, received.digest)
@@ -279,13 +282,14 @@ async def upload_results_csv(kit: Kit, principal: Principal, zone_id: str, body:
     records = csv_records(body)
     header = await _csv_header(records)
     async with kit.sessions() as session:
-        known_schools = await zone_schools(session, zone_id)
+        known_schools, groups = await zone_schools(session, zone_id), await vocabulary.codes(session)
     # One connection throughout: the staging table is temporary, so it lives in this database session.
     async with kit.engine.connect() as connection:
         upload = _CsvUpload(kit, principal, zone_id, header, known_schools, Staging(connection, RESULTS, preserve=True))
         await upload.open()
         try:
-            await upload.stage(records)
+            with known_groups(groups):
+                await upload.stage(records)
             return await upload.store()
         except CsvFormatError as exc:
             await upload.fail(exc.line, exc.reason)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ezone_schemas.plans import GoalContract
-from ezone_schemas.results import GoalFinding, IntegrityFlag, StatusReason
+from ezone_schemas.results import GroupGoalFinding, GroupIntegrityFlag, GroupStatusReason
 from ezone_schemas.vocabulary import Metric, ReviewStatus, Subgroup, Subject
 
 from . import reasons
@@ -110,7 +110,7 @@ class AggregateFigures:
 class Measures:
     """Unsuppressed figures of one subgroup: what the engine reasons with; `report` decides what is shown."""
 
-    subgroup: Subgroup
+    subgroup: str
     source: str  # student_results | aggregate
     n_tested: int | None
     n_students: int | None
@@ -145,7 +145,7 @@ def _pct(part: int, whole: int) -> float | None:
     return 100.0 * part / whole if whole else None
 
 
-def measures_from_counts(subgroup: Subgroup, counts: StudentCounts, *, enrollments_known: bool) -> Measures:
+def measures_from_counts(subgroup: str, counts: StudentCounts, *, enrollments_known: bool) -> Measures:
     return Measures(
         subgroup=subgroup,
         source="student_results",
@@ -161,7 +161,7 @@ def measures_from_counts(subgroup: Subgroup, counts: StudentCounts, *, enrollmen
     )
 
 
-def measures_from_aggregate(subgroup: Subgroup, row: AggregateFigures) -> Measures:
+def measures_from_aggregate(subgroup: str, row: AggregateFigures) -> Measures:
     return Measures(
         subgroup=subgroup, source="aggregate", n_tested=row.n_tested, n_students=None,
         basis="aggregate" if row.participation_rate is not None else None,
@@ -174,7 +174,7 @@ def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def report(measures: Measures | None, subgroup: Subgroup, minimum_n: int, standing: Standing | None) -> SubgroupFigures:
+def report(measures: Measures | None, subgroup: str, minimum_n: int, standing: Standing | None) -> SubgroupFigures:
     """What a review shows of one subgroup: nothing but the counts below the minimum n."""
     if measures is None:
         return SubgroupFigures(subgroup=subgroup, n_tested=0, suppressed=True, source="student_results")
@@ -241,7 +241,8 @@ def target_in_force(goal: GoalContract, as_of: date, year_end: date | None) -> f
     return goal.annual_target
 
 
-def goal_reason(goal: GoalContract, shown: SubgroupFigures | None, target: float, policy: ReviewPolicy) -> StatusReason:
+def goal_reason(goal: GoalContract, shown: SubgroupFigures | None, target: float,
+                policy: ReviewPolicy) -> GroupStatusReason:
     """meeting at or above the target, approaching within the policy's band below it, else off track; insufficient
     data when the subgroup is suppressed or the metric has no value."""
     if shown is None:
@@ -254,21 +255,22 @@ def goal_reason(goal: GoalContract, shown: SubgroupFigures | None, target: float
                                 policy.band(goal.metric), why_missing)
 
 
-def goal_findings(goals: Iterable[GoalContract], subject: Subject, figures: dict[Subgroup, SubgroupFigures],
-                  policy: ReviewPolicy, as_of: date, year_end: date | None) -> list[GoalFinding]:
+def goal_findings(goals: Iterable[GoalContract], subject: Subject, figures: dict[str, SubgroupFigures],
+                  policy: ReviewPolicy, as_of: date, year_end: date | None) -> list[GroupGoalFinding]:
     findings = []
     for goal in goals:
         if goal.subject != subject:
             continue
         target = target_in_force(goal, as_of, year_end)
         reason = goal_reason(goal, figures.get(goal.subgroup), target, policy)
-        findings.append(GoalFinding(goal_id=goal.goal_id, metric=goal.metric, subject=goal.subject, subgroup=goal.subgroup,
-                                    target=target, actual=reason.actual, status=reason.status, reason=reason))
+        findings.append(GroupGoalFinding(goal_id=goal.goal_id, metric=goal.metric, subject=goal.subject,
+                                         subgroup=goal.subgroup, target=target, actual=reason.actual,
+                                         status=reason.status, reason=reason))
     return findings
 
 
-def overall_reason(all_students: SubgroupFigures, findings: Sequence[GoalFinding], previous_proficiency: float | None,
-                   previous_year: str, policy: ReviewPolicy) -> StatusReason:
+def overall_reason(all_students: SubgroupFigures, findings: Sequence[GroupGoalFinding],
+                   previous_proficiency: float | None, previous_year: str, policy: ReviewPolicy) -> GroupStatusReason:
     """Insufficient data when all students are suppressed; else the worst goal with data; with none, all-students
     proficiency against the previous year's (`previous_proficiency`, of `previous_year`)."""
     if all_students.suppressed:
@@ -287,7 +289,7 @@ def _of_expected(m: Measures) -> str:
     return f" ({m.n_tested} of {m.n_students})" if m.n_students and m.n_tested is not None else ""
 
 
-def low_participation_flags(measures: Iterable[Measures], policy: ReviewPolicy) -> list[IntegrityFlag]:
+def low_participation_flags(measures: Iterable[Measures], policy: ReviewPolicy) -> list[GroupIntegrityFlag]:
     """Participation below the minimum, for all students or any subgroup of at least minimum n students."""
     flags = []
     for m in measures:
@@ -296,9 +298,9 @@ def low_participation_flags(measures: Iterable[Measures], policy: ReviewPolicy) 
         size = m.n_students if m.n_students is not None else m.n_tested
         if size is not None and size < policy.minimum_n:
             continue
-        flags.append(IntegrityFlag(
+        flags.append(GroupIntegrityFlag(
             kind="low_participation", subgroup=m.subgroup,
-            summary=f"Participation: {reasons.number(m.participation_rate)}% of {reasons.SUBGROUP_WORDS[m.subgroup]} "
+            summary=f"Participation: {reasons.number(m.participation_rate)}% of {reasons.group_words(m.subgroup)} "
                     f"tested{_of_expected(m)}; the zone policy's minimum is {policy.participation_minimum:g}%.",
             evidence={"tested": m.n_tested, "enrolled": m.n_students, "rate": round(m.participation_rate, 2),
                       "minimum": policy.participation_minimum, "basis": m.basis},
@@ -331,7 +333,7 @@ class GainDistribution:
 
 
 def improbable_gain_flag(current: Measures | None, previous: Measures | None, comparison: GainDistribution | None,
-                         policy: ReviewPolicy, *, years: tuple[str, str]) -> IntegrityFlag | None:
+                         policy: ReviewPolicy, *, years: tuple[str, str]) -> GroupIntegrityFlag | None:
     """A gain in average scaled score more than `gain_sd_threshold` SDs above the mean gain of the other schools."""
     if (current is None or previous is None or comparison is None or comparison.n < MIN_COMPARISON_SCHOOLS
             or current.average_shown(policy.minimum_n) is None or previous.average_shown(policy.minimum_n) is None
@@ -343,7 +345,7 @@ def improbable_gain_flag(current: Measures | None, previous: Measures | None, co
     if gain <= threshold:
         return None
     z = (gain - mean) / sd if sd > 0 else None
-    return IntegrityFlag(
+    return GroupIntegrityFlag(
         kind="improbable_gain", subgroup=Subgroup.ALL_STUDENTS,
         summary=f"Average scaled score rose {gain:.1f} points from {years[0]} to {years[1]}; comparable schools rose "
                 f"{mean:.1f} ± {sd:.1f} on average; the zone policy flags a gain more than "
@@ -366,14 +368,15 @@ class DropCounts:
     dropped_low: int  # of the dropped, scoring at or below the cut last year
 
 
-def low_scorer_drop_flag(drop: DropCounts | None, policy: ReviewPolicy, *, years: tuple[str, str]) -> IntegrityFlag | None:
+def low_scorer_drop_flag(drop: DropCounts | None, policy: ReviewPolicy, *,
+                         years: tuple[str, str]) -> GroupIntegrityFlag | None:
     thresholds = policy.integrity
     if drop is None or drop.dropped < thresholds.low_scorer_drop_min_students:
         return None
     share = drop.dropped_low / drop.dropped
     if share < thresholds.low_scorer_drop_share:
         return None
-    return IntegrityFlag(
+    return GroupIntegrityFlag(
         kind="low_scorer_drop", subgroup=Subgroup.ALL_STUDENTS,
         summary=f"{drop.dropped_low} of the {drop.dropped} students tested in {years[0]} but not in {years[1]} were in "
                 f"the school's bottom quartile ({share:.0%}; about 25% expected, and the zone policy flags "
@@ -386,7 +389,7 @@ def low_scorer_drop_flag(drop: DropCounts | None, policy: ReviewPolicy, *, years
 
 
 def exemption_spike_flag(current: Measures | None, previous: Measures | None, policy: ReviewPolicy,
-                         *, years: tuple[str, str]) -> IntegrityFlag | None:
+                         *, years: tuple[str, str]) -> GroupIntegrityFlag | None:
     """The share of expected test-takers with a not-tested code rose by at least `exemption_jump_points`."""
     if current is None or previous is None:
         return None
@@ -396,7 +399,7 @@ def exemption_spike_flag(current: Measures | None, previous: Measures | None, po
     jump = now - before
     if jump < policy.integrity.exemption_jump_points:
         return None
-    return IntegrityFlag(
+    return GroupIntegrityFlag(
         kind="exemption_spike", subgroup=Subgroup.ALL_STUDENTS,
         summary=f"Students not tested with a reason (exempt, medical, absent, ...) went from {before:.1f}% in {years[0]} "
                 f"to {now:.1f}% in {years[1]}; the zone policy flags a rise of "
@@ -415,9 +418,9 @@ class ReviewInputs:
     school_year: str
     subject: Subject
     policy: ReviewPolicy
-    measures: dict[Subgroup, Measures]  # this year, every subgroup with data
+    measures: dict[str, Measures]  # this year, every subgroup with data
     previous_all_students: Measures | None = None
-    standings: dict[Subgroup, Standing] = field(default_factory=dict)  # achievement percentiles
+    standings: dict[str, Standing] = field(default_factory=dict)  # achievement percentiles
     comparison: GainDistribution | None = None  # other schools' gains, this school already taken out
     drop: DropCounts | None = None
     goals: Sequence[GoalContract] = ()
@@ -428,11 +431,11 @@ class ReviewInputs:
 @dataclass(frozen=True)
 class Assessment:
     status: ReviewStatus
-    reason: StatusReason
+    reason: GroupStatusReason
     current: bool  # the zone's policy counts the school year as current: its review may alert
     metrics: list[SubgroupFigures]
-    goals: list[GoalFinding]
-    flags: list[IntegrityFlag]
+    goals: list[GroupGoalFinding]
+    flags: list[GroupIntegrityFlag]
 
 
 def assess(inputs: ReviewInputs) -> Assessment:

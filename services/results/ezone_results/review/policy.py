@@ -8,10 +8,18 @@ not arrived yet uses them (and records no policy version).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated
 
-from ezone_schemas.vocabulary import Metric, ResultChoice, Subgroup, Subject, default_accountability_assessments
+from ezone_schemas.vocabulary import (
+    GroupCode,
+    Metric,
+    ResultChoice,
+    Subgroup,
+    Subject,
+    default_accountability_assessments,
+)
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -55,7 +63,10 @@ class ReviewPolicy(BaseModel):
     minimum_n: Annotated[int, Field(ge=1)] = 10
     approaching_band: dict[Metric, float] = Field(default_factory=_default_bands)
     subjects: list[Subject] = Field(default_factory=lambda: list(Subject))
-    subgroups: list[Subgroup] = Field(
+    # The groups the zone's accountability uses: codes of the group vocabulary. A policy that names none uses the
+    # groups the vocabulary flags (`student_groups.accountability`, see `with_groups`); these are the flagged ones
+    # every deployment starts with.
+    subgroups: list[GroupCode] = Field(
         default_factory=lambda: [
             Subgroup.ALL_STUDENTS, Subgroup.HIGH_NEEDS, Subgroup.ENGLISH_LEARNERS, Subgroup.STUDENTS_WITH_DISABILITIES,
             Subgroup.LOW_INCOME, Subgroup.AFRICAN_AMERICAN_BLACK, Subgroup.HISPANIC_LATINO,
@@ -75,6 +86,12 @@ class ReviewPolicy(BaseModel):
             return True  # not a school year label: nothing says it is history
         current = as_of.year if as_of.month >= 7 else as_of.year - 1
         return int(school_year[:4]) > current - self.alert_school_years
+
+    def with_groups(self, accountability: Sequence[str]) -> ReviewPolicy:
+        """The policy with the deployment's accountability groups when it names none of its own."""
+        if "subgroups" in self.model_fields_set or not accountability:
+            return self
+        return self.model_copy(update={"subgroups": list(accountability)})
 
     def band(self, metric: Metric) -> float:
         return self.approaching_band.get(metric, _default_bands()[metric])

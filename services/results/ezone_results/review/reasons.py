@@ -3,7 +3,7 @@ member understands. Pure; the rules themselves are engine.py's (docs/reviews.md,
 
 from __future__ import annotations
 
-from ezone_schemas.results import StatusReason, StatusRule
+from ezone_schemas.results import GroupStatusReason, StatusRule
 from ezone_schemas.vocabulary import Metric, ReviewStatus, Subgroup
 
 STATUS_WORDS = {
@@ -60,29 +60,35 @@ def measured(metric: Metric, value: float) -> str:
     return f"{article} {_METRIC_NAMES[metric]} of {number(value)}"
 
 
-def _who(subgroup: Subgroup) -> str:
+def group_words(code: str) -> str:
+    """How a sentence names a group's students; a group of the deployment's own by its code, as written."""
+    return SUBGROUP_WORDS.get(code) or f"students of the group {code}"
+
+
+def _who(subgroup: str) -> str:
     """The subgroup a goal names, leading its sentence; nothing for all students."""
-    return "" if subgroup == Subgroup.ALL_STUDENTS else f"{SUBGROUP_WORDS[subgroup][0].upper()}{SUBGROUP_WORDS[subgroup][1:]}: "
+    words = group_words(subgroup)
+    return "" if subgroup == Subgroup.ALL_STUDENTS else f"{words[0].upper()}{words[1:]}: "
 
 
-def too_few(subgroup: Subgroup, n_tested: int, minimum_n: int) -> StatusReason:
+def too_few(subgroup: str, n_tested: int, minimum_n: int) -> GroupStatusReason:
     status = ReviewStatus.INSUFFICIENT_DATA
-    return StatusReason(
+    return GroupStatusReason(
         rule="too_few_students", status=status, subgroup=subgroup, n_tested=n_tested, minimum_n=minimum_n,
-        sentence=f"{STATUS_WORDS[status]}: {n_tested} {SUBGROUP_WORDS[subgroup]} tested, fewer than the zone policy's "
+        sentence=f"{STATUS_WORDS[status]}: {n_tested} {group_words(subgroup)} tested, fewer than the zone policy's "
                  f"minimum of {minimum_n}, so no figures are reported.")
 
 
-def against_goal(metric: Metric, subgroup: Subgroup, actual: float | None, target: float, band: float,
-                 why_no_value: str | None = None) -> StatusReason:
+def against_goal(metric: Metric, subgroup: str, actual: float | None, target: float, band: float,
+                 why_no_value: str | None = None) -> GroupStatusReason:
     """A goal's status: meeting at or above the target, approaching within the band below it, else off track."""
     common = {"metric": metric, "subgroup": subgroup, "compared_with": "goal", "reference": target, "band": band}
     goal = f"the goal of {amount(metric, target)}"
     if actual is None:
         status = ReviewStatus.INSUFFICIENT_DATA
         missing = f"no {_METRIC_NAMES[metric]} this year" + (f" ({why_no_value})" if why_no_value else "")
-        return StatusReason(rule="no_value", status=status, **common,
-                            sentence=f"{_who(subgroup)}{STATUS_WORDS[status]}: {missing} to compare with {goal}.")
+        return GroupStatusReason(rule="no_value", status=status, **common,
+                                 sentence=f"{_who(subgroup)}{STATUS_WORDS[status]}: {missing} to compare with {goal}.")
     difference = round(actual - target, 2)
     if actual >= target:
         status, rule = ReviewStatus.MEETING, "goal_met"
@@ -96,17 +102,18 @@ def against_goal(metric: Metric, subgroup: Subgroup, actual: float | None, targe
         status, rule = ReviewStatus.OFF_TRACK, "goal_below_band"
         detail = f"{_points(difference)} below {goal}"
         policy = f"; the zone policy calls more than {_points(band)} below a goal off track"
-    return StatusReason(rule=rule, status=status, actual=actual, difference=difference, **common,
-                        sentence=f"{_who(subgroup)}{STATUS_WORDS[status]}: {measured(metric, actual)}, {detail}{policy}.")
+    return GroupStatusReason(rule=rule, status=status, actual=actual, difference=difference, **common,
+                             sentence=f"{_who(subgroup)}{STATUS_WORDS[status]}: {measured(metric, actual)}, {detail}{policy}.")
 
 
-def worst_goal(deciding: StatusReason, judged: int) -> StatusReason:
+def worst_goal(deciding: GroupStatusReason, judged: int) -> GroupStatusReason:
     """The overall status when goals with data decide it: the worst of them, its numbers and its sentence."""
     sentence = deciding.sentence if judged == 1 else f"{deciding.sentence} The worst of the {judged} goals with data."
     return deciding.model_copy(update={"rule": "worst_goal", "sentence": sentence})
 
 
-def against_last_year(actual: float | None, last_year: float | None, last_year_label: str, band: float) -> StatusReason:
+def against_last_year(actual: float | None, last_year: float | None, last_year_label: str,
+                      band: float) -> GroupStatusReason:
     """The overall status without a goal with data: all-students proficiency against last year's."""
     metric = Metric.PROFICIENCY_RATE
     common = {"metric": metric, "subgroup": Subgroup.ALL_STUDENTS, "reference_year": last_year_label, "band": band}
@@ -115,10 +122,10 @@ def against_last_year(actual: float | None, last_year: float | None, last_year_l
         this_year = "no proficiency figure this year" if actual is None else f"{measured(metric, actual)}, but"
         missing = f" no {last_year_label} proficiency to compare with" if last_year is None else ""
         joiner = "," if actual is None and last_year is None else ""
-        return StatusReason(rule="no_last_year", status=status, actual=actual, reference=last_year, **common,
-                            compared_with="last_year" if last_year is not None else None,
-                            sentence=f"{STATUS_WORDS[status]}: {this_year}{joiner}{missing} and no plan goal with "
-                                     f"data.")
+        return GroupStatusReason(rule="no_last_year", status=status, actual=actual, reference=last_year, **common,
+                                 compared_with="last_year" if last_year is not None else None,
+                                 sentence=f"{STATUS_WORDS[status]}: {this_year}{joiner}{missing} and no plan goal "
+                                          f"with data.")
     difference = round(actual - last_year, 2)
     before = f"last year's {amount(metric, last_year)}"
     rule: StatusRule
@@ -134,6 +141,6 @@ def against_last_year(actual: float | None, last_year: float | None, last_year_l
         status, rule = ReviewStatus.OFF_TRACK, "below_band_of_last_year"
         detail = f"{_points(difference)} below {before}"
         policy = f"; the zone policy calls a drop of more than {_points(band)} off track"
-    return StatusReason(rule=rule, status=status, actual=actual, compared_with="last_year", reference=last_year,
-                        difference=difference, **common,
-                        sentence=f"{STATUS_WORDS[status]}: {measured(metric, actual)}, {detail}{policy}.")
+    return GroupStatusReason(rule=rule, status=status, actual=actual, compared_with="last_year", reference=last_year,
+                             difference=difference, **common,
+                             sentence=f"{STATUS_WORDS[status]}: {measured(metric, actual)}, {detail}{policy}.")

@@ -6,7 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from ezone_schemas.results import AssessmentCounted, GoalFinding, IntegrityFlag, StatusReason, SubgroupMetrics
+from ezone_schemas.results import (
+    AssessmentCounted,
+    GroupGoalFinding,
+    GroupIntegrityFlag,
+    GroupMetrics,
+    GroupStatusReason,
+)
 from ezone_schemas.vocabulary import ReviewStatus, Subject
 from pydantic import BaseModel, Field
 
@@ -15,7 +21,7 @@ from pydantic import BaseModel, Field
 ParticipationBasis = Literal["enrollments", "result_rows", "aggregate"]
 
 
-class SubgroupFigures(SubgroupMetrics):
+class SubgroupFigures(GroupMetrics):
     """The contract's figures plus what a reader needs to trust them; stored with the review, served by the API."""
 
     source: Literal["student_results", "aggregate"] = Field(
@@ -38,11 +44,11 @@ class ReviewOut(BaseModel):
     subject: Subject
     version: int
     status: ReviewStatus
-    reason: StatusReason | None = Field(None, description="Why the overall status is what it is (none: a review "
-                                                          "made before reviews gave their reasons).")
+    reason: GroupStatusReason | None = Field(None, description="Why the overall status is what it is (none: a "
+                                                               "review made before reviews gave their reasons).")
     metrics: list[SubgroupFigures]
-    goals: list[GoalFinding]
-    flags: list[IntegrityFlag]
+    goals: list[GroupGoalFinding]
+    flags: list[GroupIntegrityFlag]
     policy_version: int | None
     plan_version: int | None
     batch_ids: list[uuid.UUID]

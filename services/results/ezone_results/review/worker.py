@@ -27,15 +27,16 @@ import asyncpg
 from ezone_kit.db import asyncpg_dsn
 from ezone_kit.service import Kit
 from ezone_kit.telemetry import start_span_continuing, tracer
-from ezone_schemas import ReviewCompleted
+from ezone_schemas import ReviewCompletedV2
 from ezone_schemas.plans import GoalContract
-from ezone_schemas.results import SubgroupMetrics
+from ezone_schemas.results import GroupMetrics, StateFigures
 from ezone_schemas.vocabulary import Subgroup, Subject
 from opentelemetry import trace
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..config import Settings
+from ..groups import vocabulary
 from ..models import Review
 from . import queries
 from .engine import (
@@ -59,9 +60,8 @@ CONCURRENT_BATCHES = 2  # a zone-wide re-review keeps this many database backend
 POLL_INTERVAL_S = 1.0
 MAX_BACKOFF_S = 10.0
 
-_SUBGROUPS = {subgroup.value: subgroup for subgroup in Subgroup}
 _SUBJECTS = {subject.value: subject for subject in Subject}
-_METRIC_FIELDS = tuple(SubgroupMetrics.model_fields)
+_METRIC_FIELDS = tuple(GroupMetrics.model_fields)
 _DEFAULT_POLICY = ReviewPolicy()
 
 
@@ -171,13 +171,14 @@ class _ReviewSpans:
             "review batch", attributes={"ezone.review.requests": len(requests)},
             links=[trace.Link(span.get_span_context()) for span in self._spans.values()])
 
-    def rows(self, kit: Kit, event: ReviewCompleted) -> list[dict[str, Any]]:
-        """The event's outbox row, in its review's trace; the review's outcome on its span."""
+    def rows(self, kit: Kit, event: ReviewCompletedV2) -> list[dict[str, Any]]:
+        """The event's outbox rows (v1, then v2: both are published while consumers move to v2), in its review's
+        trace; the review's outcome on its span."""
         span = self._spans[(event.school_id, event.school_year, event.subject.value)]
         span.set_attributes({"ezone.review.version": event.version, "ezone.review.status": event.status.value,
                              "ezone.review.id": str(event.review_id)})
         with trace.use_span(span):
-            return kit.outbox.rows([event])
+            return kit.outbox.rows([event.as_v1(), event])
 
     def __enter__(self) -> _ReviewSpans:
         return self
@@ -190,7 +191,7 @@ class _ReviewSpans:
             span.end()
 
 
-async def review(session: AsyncSession, requests: list[Request], as_of: date) -> list[ReviewCompleted]:
+async def review(session: AsyncSession, requests: list[Request], as_of: date) -> list[ReviewCompletedV2]:
     """Review every requested school, year and subject that has data; store the reviews; return their events."""
     batch = await _Batch.load(session, requests)
     reviewed = [r for r in batch.requests if batch.current[r.key][0]]  # a key without any data has nothing to review
@@ -229,8 +230,8 @@ async def review(session: AsyncSession, requests: list[Request], as_of: date) ->
             policy=policy,
             measures=measures,
             previous_all_students=batch.measures(batch.earlier(key))[0].get(Subgroup.ALL_STUDENTS),
-            standings={subgroup: Standing.of(ranks.get((zone, code, *key[1:], subgroup.value)),
-                                             unranked_reason((code or "", *key[1:], subgroup.value), m.n_tested))
+            standings={subgroup: Standing.of(ranks.get((zone, code, *key[1:], subgroup)),
+                                             unranked_reason((code or "", *key[1:], subgroup), m.n_tested))
                        for subgroup, m in measures.items()},
             comparison=comparison,
             drop=drops.get(key),
@@ -238,14 +239,15 @@ async def review(session: AsyncSession, requests: list[Request], as_of: date) ->
             as_of=as_of,
             assessments=counted,
         ))
-        event = ReviewCompleted(
+        event = ReviewCompletedV2(
             review_id=uuid.uuid4(), zone_id=request.zone_id, school_id=request.school_id, school_year=request.school_year,
             subject=request.subject, version=standing.review_version + 1, status=assessment.status, goals=assessment.goals,
-            metrics=[SubgroupMetrics(**m.model_dump(include=set(_METRIC_FIELDS))) for m in assessment.metrics],
+            metrics=[GroupMetrics(**m.model_dump(include=set(_METRIC_FIELDS))) for m in assessment.metrics],
             flags=assessment.flags, policy_version=policy_version, plan_version=standing.plan_version,
             # The batches that asked for the review, then those whose rows it read.
             batch_ids=list(dict.fromkeys([*map(uuid.UUID, request.batch_ids), *input_batches])),
             completed_at=completed_at, assessments=counted, reason=assessment.reason, current=assessment.current,
+            state=batch.state_figures(request.school_year, request.subject),
         )
         events.append(event)
         rows.append(_review_row(event, assessment.metrics))
@@ -261,17 +263,22 @@ class _Batch:
         self.requests: list[Request] = []
         self.schools: dict[uuid.UUID, queries.DirectoryEntry] = {}
         self.policies: dict[str, tuple[int, ReviewPolicy]] = {}
+        self.default_policy = _DEFAULT_POLICY
         self.previous: dict[Key, str | None] = {}
         self.numbers: dict[Key, int] = {}
         self.counts: dict[Key, queries.KeyCounts] = {}
         self.state: dict[queries.AggregateKey, queries.AggregateRows] = {}
-        self.current: dict[Key, tuple[dict[Subgroup, Measures], list[uuid.UUID]]] = {}
+        self.current: dict[Key, tuple[dict[str, Measures], list[uuid.UUID]]] = {}
 
     @classmethod
     async def load(cls, session: AsyncSession, requests: list[Request]) -> _Batch:
         batch = cls()
         batch.schools = await queries.directory(session, (r.school_id for r in requests))
-        batch.policies = {zone: (version, ReviewPolicy.model_validate(document)) for zone, (version, document)
+        # A policy that names no groups of its own uses those the deployment's vocabulary flags for accountability.
+        accountability = (await vocabulary.load(session)).accountability
+        batch.default_policy = _DEFAULT_POLICY.with_groups(accountability)
+        batch.policies = {zone: (version, ReviewPolicy.model_validate(document).with_groups(accountability))
+                          for zone, (version, document)
                           in (await queries.latest_policies(session, {r.zone_id for r in requests})).items()}
         for request in requests:
             subject = _SUBJECTS.get(request.subject)
@@ -287,35 +294,44 @@ class _Batch:
         batch.numbers = await queries.load_students(session, [*keys, *earlier], zones, {
             zone: batch.policy(zone)[1] for zone in zones.values()})
         batch.counts = await queries.student_counts(session, batch.numbers)
+        # The statewide row too: the review carries it for comparisons with the state.
         batch.state = await queries.aggregates(
-            session, {school.code for school in batch.schools.values()}, {key[1] for key in [*keys, *earlier]},
-            {key[2] for key in keys})
+            session, {queries.STATE_TOTAL_CODE, *(school.code for school in batch.schools.values())},
+            {key[1] for key in [*keys, *earlier]}, {key[2] for key in keys})
         batch.current = {key: batch.measures(key) for key in keys}
         return batch
 
     def policy(self, zone_id: str) -> tuple[int | None, ReviewPolicy]:
         # Until the zone's policy arrives, the defaults hold, and the review names no policy version.
-        return self.policies.get(zone_id, (None, _DEFAULT_POLICY))
+        return self.policies.get(zone_id, (None, self.default_policy))
 
     def earlier(self, key: Key) -> Key | None:
         year = self.previous.get(key)
         return None if year is None else (key[0], year, key[2])
 
-    def measures(self, key: Key | None) -> tuple[dict[Subgroup, Measures], list[uuid.UUID]]:
+    def state_figures(self, school_year: str, subject: str) -> StateFigures | None:
+        rows = self.state.get((queries.STATE_TOTAL_CODE, school_year, subject))
+        figures = rows.subgroups.get(Subgroup.ALL_STUDENTS.value) if rows is not None else None
+        if figures is None:
+            return None
+        return StateFigures(proficiency_rate=figures.proficiency_rate,
+                            median_growth_percentile=figures.median_growth_percentile,
+                            participation_rate=figures.participation_rate)
+
+    def measures(self, key: Key | None) -> tuple[dict[str, Measures], list[uuid.UUID]]:
         """From the school's student rows; without any, from the state's figures of its code (e.g. MCAS)."""
         if key in self.counts:
             found = self.counts[key]
-            return ({_SUBGROUPS[name]: measures_from_counts(_SUBGROUPS[name], c, enrollments_known=found.enrollments_known)
-                     for name, c in found.subgroups.items() if name in _SUBGROUPS}, found.batch_ids)
+            return ({name: measures_from_counts(name, c, enrollments_known=found.enrollments_known)
+                     for name, c in found.subgroups.items()}, found.batch_ids)
         school = self.schools.get(key[0]) if key is not None else None
         rows = self.state.get((school.code, key[1], key[2])) if school is not None else None
         if rows is None:
             return {}, []
-        return ({_SUBGROUPS[name]: measures_from_aggregate(_SUBGROUPS[name], row)
-                 for name, row in rows.subgroups.items() if name in _SUBGROUPS}, rows.batch_ids)
+        return ({name: measures_from_aggregate(name, row) for name, row in rows.subgroups.items()}, rows.batch_ids)
 
 
-def _review_row(event: ReviewCompleted, figures: list[SubgroupFigures]) -> dict[str, Any]:
+def _review_row(event: ReviewCompletedV2, figures: list[SubgroupFigures]) -> dict[str, Any]:
     """The stored review: the event's content, with each figure's provenance (source, participation basis)."""
     return {
         "id": event.review_id, "zone_id": event.zone_id, "school_id": event.school_id, "school_year": event.school_year,
@@ -336,7 +352,7 @@ def _computed_row(school: queries.DirectoryEntry, request: Request, measures: Me
 
     return {
         "zone_id": school.zone_id, "school_code": school.code, "school_year": request.school_year,
-        "subject": request.subject, "subgroup": measures.subgroup.value, "school_name": school.name,
+        "subject": request.subject, "subgroup": measures.subgroup, "school_name": school.name,
         "n_tested": measures.n_tested, "proficiency_rate": rounded(measures.proficiency_rate),
         "average_scaled_score": rounded(measures.average_scaled_score),
         "median_growth_percentile": rounded(measures.median_growth_percentile),

@@ -1,14 +1,16 @@
 """Reading a DESE MCAS school-level file (`grades_3-8_<subgroup>_<year>.csv`) as it streams in.
 
-One row per school and subject. ezone reads the columns it stores and nothing else: `ach_pctl`
-(the state's achievement percentile) is never read, because ezone ranks schools itself.
+One row per school and subject, of one student group: the file's `student_group` label names it, as the deployment's
+group vocabulary says (`ezone_results.groups`); a file without the column is of all students. ezone reads the columns
+it stores and nothing else: `ach_pctl` (the state's achievement percentile) is never read, because ezone ranks
+schools itself.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -16,7 +18,10 @@ from typing import Any
 
 from ezone_schemas.vocabulary import METRIC_RANGES, Metric, Subgroup, Subject
 
-# The file's `student_group` values (files of one subgroup have the column; all-students files do not).
+from ..groups.vocabulary import how_to_add, label_key
+
+# The `student_group` labels of the groups every vocabulary has (the v1 events' groups): what a reader given no
+# vocabulary knows. A service reader is given the deployment's labels.
 STUDENT_GROUPS = {
     "el": Subgroup.ENGLISH_LEARNERS, "high needs": Subgroup.HIGH_NEEDS, "students with disabilities": Subgroup.STUDENTS_WITH_DISABILITIES,
     "low-income": Subgroup.LOW_INCOME, "afr.american/black": Subgroup.AFRICAN_AMERICAN_BLACK,
@@ -40,7 +45,7 @@ class AggregateRow:
     school_name: str
     school_year: str
     subject: Subject
-    subgroup: Subgroup
+    subgroup: str  # a code of the group vocabulary
     n_tested: int | None
     proficiency_rate: Decimal | None
     average_scaled_score: Decimal | None
@@ -58,6 +63,10 @@ class AggregateRow:
 
 class _Invalid(ValueError):
     pass
+
+
+class _Repeated(_Invalid):
+    """A row refused for a reason already listed at an earlier line."""
 
 
 def _number(text: str) -> Decimal | None:
@@ -97,8 +106,9 @@ def _metric(metric: Metric) -> Callable[[str], Decimal | None]:
 class McasReader:
     """Feed it the file chunk by chunk; it keeps the parsed rows and every error (by line, from 1 = header)."""
 
-    subgroup: Subgroup | None = None
+    subgroup: str | None = None
     school_year: str | None = None
+    labels: Mapping[str, str] = field(default_factory=lambda: dict(STUDENT_GROUPS))  # label (lower case) -> code
     rows: list[AggregateRow] = field(default_factory=list)
     errors: list[dict[str, object]] = field(default_factory=list)
     lines: int = 0
@@ -108,6 +118,7 @@ class McasReader:
     _width: int = 0
     error_count: int = 0
     _unreadable: bool = False
+    _unknown_labels: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
@@ -180,6 +191,8 @@ class McasReader:
         for name, parse in self._parsers.items():
             try:
                 parsed[name] = parse(cell(name))
+            except _Repeated:
+                pass
             except _Invalid as exc:
                 self._error(line, name, str(exc))
         if len(parsed) < len(self._parsers):
@@ -219,12 +232,17 @@ class McasReader:
             raise _Invalid(f"MCAS {year} is school year {school_year}, not {self.school_year} as the request says")
         return school_year
 
-    def _subgroup(self, text: str) -> Subgroup:
-        named = text.strip().lower()
+    def _subgroup(self, text: str) -> str:
+        named = label_key(text)
         if not named:  # all-students files have no student_group column
             return self.subgroup or Subgroup.ALL_STUDENTS
-        if named not in STUDENT_GROUPS:
-            raise _Invalid(f"{text.strip()!r} is not a student group ezone knows")
-        if self.subgroup is not None and STUDENT_GROUPS[named] != self.subgroup:
-            raise _Invalid(f"the file is for {STUDENT_GROUPS[named]}, not {self.subgroup} as the request says")
-        return STUDENT_GROUPS[named]
+        code = self.labels.get(named)
+        if code is None:
+            if named in self._unknown_labels:  # said once, at its first row: the row is refused all the same
+                raise _Repeated
+            self._unknown_labels.add(named)
+            raise _Invalid(f"{text.strip()!r} names no student group of this deployment (here and at every later line "
+                           f"that names it): {how_to_add(text)}; then send the file again")
+        if self.subgroup is not None and code != self.subgroup:
+            raise _Invalid(f"the file is for {code}, not {self.subgroup} as the request says")
+        return code

@@ -4,7 +4,9 @@ Evidence: a school *engaged* a provider in school year Y when it had a confirmed
 its services for Y. An outcome of an engagement, per subject and measure (what the service's category is judged
 on), is the change of the school's all-students figure from Y-1 to Y minus the mean change, over the same years
 and subject, of comparable schools: the zone's schools that did not engage the provider in Y and whose Y-1 figure
-was within the policy's points of the school's. A provider's verdict per subject and measure follows the zone
+was within the policy's points of the school's. When the zone has fewer comparable schools than the policy asks
+for, the state's change over the same years and subject (its all-students figures) is the comparison, and the
+outcome says so. A provider's verdict per subject and measure follows the zone
 policy: too few schools to tell, better than, no different from, or worse than comparable schools.
 
 Recommendations: a review's findings name the school's needs (the tables below, kept as data so the zone
@@ -122,6 +124,7 @@ class Figures:
 
 
 Facts = Mapping[tuple[uuid.UUID, str, str], Figures]  # (school, school year, subject) → figures
+StateFacts = Mapping[tuple[str, str], Figures]  # (school year, subject) → the state's all-students figures
 Engagement = tuple[uuid.UUID, str]  # (school, school year)
 
 
@@ -151,21 +154,50 @@ def change_of(facts: Facts, school_id: uuid.UUID, school_year: str, subject: Sub
 
 
 @dataclass(frozen=True)
+class StateChange:
+    """The state's all-students figure for a measure in a school year and the year before."""
+
+    before: float
+    after: float
+
+    @property
+    def change(self) -> float:
+        return self.after - self.before
+
+
+def state_change_of(state: StateFacts, school_year: str, subject: Subject, measure: OutcomeMeasure
+                    ) -> StateChange | None:
+    before = state.get((previous_school_year(school_year), subject.value))
+    after = state.get((school_year, subject.value))
+    if before is None or after is None or before.of(measure) is None or after.of(measure) is None:
+        return None
+    return StateChange(before.of(measure), after.of(measure))
+
+
+@dataclass(frozen=True)
 class Outcome:
     school_year: str  # the engagement's year
     subject: Subject
     measure: OutcomeMeasure
     own: Change
-    comparison: tuple[Change, ...]  # the comparable schools, however few
-    compared: bool  # enough comparable schools for the policy
+    comparison: tuple[Change, ...]  # the comparable schools of the zone, however few
+    compared: bool  # enough comparable schools for the policy, or the state's figures instead
     stale: bool  # older than the policy's window: shown, not counted
+    state: StateChange | None = None  # the comparison when the zone had too few comparable schools
 
     @property
     def school_id(self) -> uuid.UUID:
         return self.own.school_id
 
     @property
+    def basis(self) -> str:
+        """What the school is compared with: `zone` (its comparable schools) or `state` (the state's figures)."""
+        return "state" if self.state is not None else "zone"
+
+    @property
     def comparison_change(self) -> float | None:
+        if self.state is not None:
+            return self.state.change
         return fmean(c.change for c in self.comparison) if self.comparison else None
 
     @property
@@ -178,9 +210,11 @@ class Outcome:
 
 
 def outcomes(engaged: set[Engagement], zone_schools: Iterable[uuid.UUID], facts: Facts, subject: Subject,
-             measure: OutcomeMeasure, policy: EvidencePolicy, oldest_counted_year: str) -> list[Outcome]:
+             measure: OutcomeMeasure, policy: EvidencePolicy, oldest_counted_year: str,
+             state: StateFacts | None = None) -> list[Outcome]:
     """One outcome per engagement with the figure in both years, each against its comparable schools: the zone's
-    schools that did not engage the provider that year, whose figure the year before was within the policy's points."""
+    schools that did not engage the provider that year, whose figure the year before was within the policy's points;
+    with fewer of them than the policy asks for, against the state's change when `state` has both years."""
     schools = list(zone_schools)
     found = []
     for school_id, school_year in sorted(engaged, key=lambda e: (e[1], str(e[0]))):
@@ -191,9 +225,11 @@ def outcomes(engaged: set[Engagement], zone_schools: Iterable[uuid.UUID], facts:
             c for other in schools if (other, school_year) not in engaged
             and (c := change_of(facts, other, school_year, subject, measure)) is not None
             and abs(c.before - own.before) <= policy.comparable_within_points)
-        found.append(Outcome(school_year, subject, measure, own, comparison,
-                             compared=len(comparison) >= policy.minimum_comparison_schools,
-                             stale=school_year < oldest_counted_year))
+        enough = len(comparison) >= policy.minimum_comparison_schools
+        statewide = None if enough else state_change_of(state or {}, school_year, subject, measure)
+        found.append(Outcome(school_year, subject, measure, own, () if statewide else comparison,
+                             compared=enough or statewide is not None, stale=school_year < oldest_counted_year,
+                             state=statewide))
     return found
 
 
@@ -236,6 +272,7 @@ class Judgement:
     stale_outcomes: int
     uncompared_outcomes: int
     sentence: str
+    state_outcomes: int = 0  # counted outcomes compared with the state's figures
 
     @property
     def behind(self) -> bool:
@@ -274,6 +311,7 @@ def judge(subject: Subject, measure: OutcomeMeasure, found: Sequence[Outcome], p
         change=_round(change), comparison_change=_round(comparison), difference=_round(difference),
         spread=_round(spread), interval=(round(interval[0], 1), round(interval[1], 1)) if interval else None,
         comparison_schools=len({c.school_id for o in counted for c in o.comparison}),
+        state_outcomes=sum(o.basis == "state" for o in counted),
         stale_outcomes=sum(o.stale for o in found),
         uncompared_outcomes=sum(not o.compared and not o.stale for o in found),
         sentence="")
@@ -292,15 +330,16 @@ def _sentence(j: Judgement, policy: EvidencePolicy, unit: str) -> str:
                      f"window {_is(j.stale_outcomes)} marked stale and not counted")
     if j.uncompared_outcomes:
         notes.append(f"{_outcomes(j.uncompared_outcomes)} had fewer than {policy.minimum_comparison_schools} "
-                     f"comparable schools in the zone and {_is(j.uncompared_outcomes)} not counted")
+                     f"comparable schools in the zone and no state figures to fall back on, and "
+                     f"{_is(j.uncompared_outcomes)} not counted")
     tail = "".join(f"; {note}" for note in notes) + "."
     if j.verdict == Verdict.NO_EVIDENCE:
         return f"{what} — no school that used it has this figure for the year it used it and the year before."
     if j.schools == 0:
         moved = f" (its schools' figure {_moved(j.change, unit)} on average)" if j.change is not None else ""
         return f"{what} — no outcome can be counted{moved}{tail}"
-    numbers = (f"at {_schools(j.schools)} that used it the figure {_moved(j.change, unit)} on average, at "
-               f"{_schools(j.comparison_schools)} comparable to them it {_moved(j.comparison_change, unit)}: "
+    numbers = (f"at {_schools(j.schools)} that used it the figure {_moved(j.change, unit)} on average, "
+               f"{_compared_with(j, policy)} it {_moved(j.comparison_change, unit)}: "
                f"a difference of {_points(j.difference)} {unit}")
     if j.interval is not None:
         numbers += f" (95% interval {_points(j.interval[0])} to {_points(j.interval[1])}, spread {j.spread:.1f})"
@@ -310,6 +349,17 @@ def _sentence(j: Judgement, policy: EvidencePolicy, unit: str) -> str:
         rule = (f"the zone's policy calls a difference better or worse when its 95% interval excludes 0 and it is at "
                 f"least {policy.meaningful_difference:.1f} {unit}")
     return f"{what} — {numbers}; {rule}{tail}"
+
+
+def _compared_with(j: Judgement, policy: EvidencePolicy) -> str:
+    """Which comparison the counted outcomes used: the zone's comparable schools, the state's figures, or both."""
+    fewer = f"fewer than {policy.minimum_comparison_schools} comparable schools in the zone"
+    if j.state_outcomes == 0:
+        return f"at {_schools(j.comparison_schools)} comparable to them"
+    if j.comparison_schools == 0:
+        return f"statewide (the state's figures, as there were {fewer})"
+    return (f"in their comparison ({_schools(j.comparison_schools)} comparable to them in the zone, and the state's "
+            f"figures for {_outcomes(j.state_outcomes)} with {fewer})")
 
 
 # Which verdict speaks for a provider across several subjects and measures: a harm anywhere first.

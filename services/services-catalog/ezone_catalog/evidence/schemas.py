@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from ezone_schemas.catalog import Need, OutcomeMeasure, ServiceCategory
 from ezone_schemas.vocabulary import AutonomyTier, ReviewStatus, Subject, VettingStatus
@@ -39,6 +40,11 @@ class OutcomeView(BaseModel):
     counted: bool = Field(description="Counted in the verdict: compared with enough schools, and not stale.")
     stale: bool = Field(description="Older than the zone policy's evidence window.")
     reviews: list[ReviewRefView] = Field(description="The reviews (id and version) the two figures come from.")
+    comparison: Literal["zone", "state"] = Field(description=(
+        "What the change is compared with: `zone`, the comparable schools of the zone (listed); `state`, the state's "
+        "all-students figures of the same years and subject, when the zone had too few comparable schools."))
+    state_before: float | None = Field(None, description="The state's figure the year before (comparison `state`).")
+    state_after: float | None = Field(None, description="The state's figure that year (comparison `state`).")
     comparison_schools: list[ComparisonSchoolView]
 
 
@@ -55,6 +61,8 @@ class MeasureEvidence(BaseModel):
     interval_low: float | None = Field(description="95% interval of the mean difference (Student's t).")
     interval_high: float | None
     comparison_schools: int = Field(description="Distinct comparable schools behind the counted outcomes.")
+    state_outcomes: int = Field(0, description="Counted outcomes compared with the state's figures, as their zone had "
+                                               "too few comparable schools.")
     stale_outcomes: int
     outcomes: list[OutcomeView] | None = Field(description="School by school, with their reviews and comparison "
                                                            "schools; shown to district staff and the board only.")

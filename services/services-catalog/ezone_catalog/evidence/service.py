@@ -40,6 +40,7 @@ from .rules import (
     Judgement,
     Outcome,
     ReviewRef,
+    StateFacts,
     SubjectReview,
     Verdict,
     caveat,
@@ -72,6 +73,7 @@ class ZoneRecord:
 
     school_names: dict[uuid.UUID, str]
     facts: Facts
+    state: StateFacts
     by_partner: dict[uuid.UUID, set[Engagement]]
     by_service: dict[uuid.UUID, set[Engagement]]
     policy: EvidencePolicy
@@ -80,13 +82,16 @@ class ZoneRecord:
     @classmethod
     async def load(cls, session: AsyncSession, zone_id: str) -> ZoneRecord:
         names = dict((await session.execute(select(schools.c.id, schools.c.name).where(schools.c.zone_id == zone_id))).all())
+        found = (await session.execute(select(ReviewFact).where(ReviewFact.zone_id == zone_id)
+                                       .order_by(ReviewFact.completed_at))).scalars().all()
         facts = {  # of the zone's known schools: a review may arrive before its school does
             (fact.school_id, fact.school_year, fact.subject): Figures(
                 fact.proficiency_rate, fact.median_growth_percentile, fact.participation_rate,
                 ReviewRef(fact.review_id, fact.review_version, fact.school_year))
-            for fact in (await session.execute(select(ReviewFact).where(ReviewFact.zone_id == zone_id))).scalars()
-            if fact.school_id in names
+            for fact in found if fact.school_id in names
         }
+        # The state's figures of a year and subject, as the newest review of them carried them.
+        state = {(fact.school_year, fact.subject): Figures(**fact.state) for fact in found if fact.state is not None}
         by_partner: dict[uuid.UUID, set[Engagement]] = defaultdict(set)
         by_service: dict[uuid.UUID, set[Engagement]] = defaultdict(set)
         engaged = await session.execute(select(Order.school_id, Order.school_year, Order.service_id, Order.partner_id)
@@ -96,7 +101,7 @@ class ZoneRecord:
             if partner_id is not None:
                 by_partner[partner_id].add((school_id, school_year))
         policy = await evidence_policy(session, zone_id)
-        return cls(names, facts, by_partner, by_service, policy, policy.oldest_counted_year(today()))
+        return cls(names, facts, state, by_partner, by_service, policy, policy.oldest_counted_year(today()))
 
     def evidence(self, engaged: set[Engagement], measures: Sequence[OutcomeMeasure], subjects: Sequence[Subject],
                  viewer: Principal, whose: str) -> EvidenceView:
@@ -112,7 +117,7 @@ class ZoneRecord:
                 continue
             for subject in subjects:
                 found = outcomes(engaged, self.school_names, self.facts, subject, measure, self.policy,
-                                 self.oldest_counted_year)
+                                 self.oldest_counted_year, self.state)
                 if not found:
                     continue
                 with_outcomes |= {o.school_id for o in found}
@@ -123,7 +128,8 @@ class ZoneRecord:
                     difference=judgement.difference, spread=judgement.spread,
                     interval_low=judgement.interval[0] if judgement.interval else None,
                     interval_high=judgement.interval[1] if judgement.interval else None,
-                    comparison_schools=judgement.comparison_schools, stale_outcomes=judgement.stale_outcomes,
+                    comparison_schools=judgement.comparison_schools, state_outcomes=judgement.state_outcomes,
+                    stale_outcomes=judgement.stale_outcomes,
                     outcomes=[self._outcome_view(o) for o in found] if by_school else None)))
         engaged_schools = len({school for school, _ in engaged})
         verdict, sentence, decided = self._overall([j for j, _ in measured], measures, engaged_schools)
@@ -160,7 +166,9 @@ class ZoneRecord:
             school_id=outcome.school_id, school_name=self._name(outcome.school_id), school_year=outcome.school_year,
             before=outcome.own.before, after=outcome.own.after, change=round(outcome.own.change, 1),
             comparison_change=_round(outcome.comparison_change), difference=_round(outcome.difference),
-            counted=outcome.counted, stale=outcome.stale, reviews=refs(outcome.own),
+            counted=outcome.counted, stale=outcome.stale, reviews=refs(outcome.own), comparison=outcome.basis,
+            state_before=outcome.state.before if outcome.state else None,
+            state_after=outcome.state.after if outcome.state else None,
             comparison_schools=[ComparisonSchoolView(
                 school_id=c.school_id, school_name=self._name(c.school_id), before=c.before, after=c.after,
                 change=round(c.change, 1), reviews=refs(c)) for c in outcome.comparison],

@@ -6,9 +6,10 @@ import uuid
 from typing import Annotated
 
 from ezone_kit.auth import ensure_school, ensure_zone
+from ezone_kit.lenient_body import Received, json_body, lenient_body
 from ezone_kit.openapi import problem_responses, replayed
 from ezone_kit.service import SessionDep, UnitOfWorkDep
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 from pydantic import AfterValidator
 
 from ..access import CatalogReader, SchoolReader, SchoolTeam, Staff
@@ -23,13 +24,16 @@ IdempotencyKey = Annotated[str | None, Header(max_length=255, description="Requi
 SchoolYearPath = Annotated[str, Path(pattern=SCHOOL_YEAR_PATTERN, examples=["2025-26"]), AfterValidator(consecutive_years)]
 SchoolYearQuery = Annotated[str | None, Query(pattern=SCHOOL_YEAR_PATTERN, examples=["2025-26"])]
 SCHOOL_ORDERS = "/schools/{school_id}/orders"
+# Read by the service, not refused on its shape first: one 422 lists the shape's errors and the catalog's.
+OrderBody = Annotated[Received[OrderIn], Depends(lenient_body(OrderIn))]
 
 
 @router.post(SCHOOL_ORDERS, response_model=OrderView, status_code=status.HTTP_201_CREATED,
              summary="Order a service for a school year",
              responses={**replayed(OrderView, "The same body with the same `Idempotency-Key`: the order it placed."),
-                        **problem_responses((400, "No `Idempotency-Key`, or an empty one."), 409)})
-async def place_order(zone_id: str, school_id: uuid.UUID, body: OrderIn, principal: SchoolTeam, uow: UnitOfWorkDep,
+                        **problem_responses((400, "No `Idempotency-Key`, or an empty one."), 409)},
+             openapi_extra=json_body(OrderIn))
+async def place_order(zone_id: str, school_id: uuid.UUID, body: OrderBody, principal: SchoolTeam, uow: UnitOfWorkDep,
                       response: Response, idempotency_key: IdempotencyKey = None) -> OrderView:
     """Needs `Idempotency-Key`: the same body again with the same key answers 200 with the order it placed. Refused
     with 409 problem details when the service is non-optional or not published, when the school is in intensive

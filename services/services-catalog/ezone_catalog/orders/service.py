@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from ezone_kit.as_read import check_as_read
+from ezone_kit.as_read import as_read_errors, check_as_read
 from ezone_kit.auth import PARTNER_ROLE, Principal
 from ezone_kit.idempotency import request_digest
+from ezone_kit.lenient_body import Received
 from ezone_kit.problems import TYPE_BASE, Problem, validation_problem
 from ezone_kit.uow import UnitOfWork
 from ezone_schemas import OrderCancelled, OrderConfirmed, OrderFulfilled, OrderPlaced, OrderRejected
@@ -89,16 +90,40 @@ async def _check_partner(session: AsyncSession, school_id: uuid.UUID, service: S
         raise _conflict(refusal.kind, refusal.detail, partner_id=str(partner.id))
 
 
-async def place_order(uow: UnitOfWork, actor: Principal, zone_id: str, school_id: uuid.UUID, data: OrderIn,
-                      idempotency_key: str | None) -> OrderView:
+async def _order_errors(session: AsyncSession, zone_id: str, school_id: uuid.UUID, received: Received[OrderIn]
+                        ) -> tuple[list[dict[str, Any]], Service | None]:
+    """What is wrong with the order's fields given the catalog, as far as the body can be read (so that one 422
+    lists them with the body's own errors), and its service when the zone has it."""
+    sent = received.value.sent_as_read() if received.value is not None else OrderIn.read_only_in(received.raw)
+    errors = as_read_errors(sent, {"zone_id": zone_id, "school_id": school_id})
+    service_id, quantity = received.field("service_id"), received.field("quantity")
+    if service_id is None:
+        return errors, None
+    service = (await session.execute(
+        select(Service).where(Service.id == service_id, Service.zone_id == zone_id).with_for_update(key_share=True)
+    )).scalar_one_or_none()
+    if service is None:
+        errors.append({"loc": ("body", "service_id"), "type": "unknown_service",
+                       "msg": f"no service {service_id} in the catalog of zone {zone_id}"})
+    elif service.unit == PricingUnit.FIXED and quantity is not None and quantity != 1:
+        errors.append({"loc": ("body", "quantity"), "type": "fixed_price",
+                       "msg": f"{service.name} has a fixed price for the school year; order quantity 1"})
+    return errors, service
+
+
+async def place_order(uow: UnitOfWork, actor: Principal, zone_id: str, school_id: uuid.UUID,
+                      received: Received[OrderIn], idempotency_key: str | None) -> OrderView:
     """A requested order, if the service may be ordered, by this school, within its envelope and the service's capacity.
     The same Idempotency-Key and body again answers with the order placed the first time (`created` False)."""
     session = uow.session
     if idempotency_key is None:
         raise Problem(400, "Placing an order needs an `Idempotency-Key` header (a new UUID per order), so that a retry "
                            "cannot order twice.", type=f"{TYPE_BASE}idempotency-key-required")
-    check_as_read(data, zone_id=zone_id, school_id=school_id)
     school = await school_in_zone(session, zone_id, school_id)
+    errors, service = await _order_errors(session, zone_id, school["id"], received)
+    received.refuse(errors)
+    data = received.value
+    assert data is not None and service is not None, "a body that is not valid is refused above"
     scope = f"order.place/{zone_id}/{school['id']}"
     # Claimed first: a concurrent repeat waits here for the first request, then answers with what it placed.
     replay = await uow.idempotency.claim(session, scope, idempotency_key, request_digest(data.model_dump(mode="json")))
@@ -111,21 +136,12 @@ async def place_order(uow: UnitOfWork, actor: Principal, zone_id: str, school_id
                                    "msg": "an order's id is made when it is placed: leave id out to place a new order, "
                                           "or send the Idempotency-Key that placed this one"}])
 
-    service = (await session.execute(
-        select(Service).where(Service.id == data.service_id, Service.zone_id == zone_id).with_for_update(key_share=True)
-    )).scalar_one_or_none()
-    if service is None:
-        raise validation_problem([{"loc": ("body", "service_id"), "type": "unknown_service",
-                                   "msg": f"no service {data.service_id} in the catalog of zone {zone_id}"}])
     if service.non_optional:
         raise _conflict("non-optional-service", f"{service.name} is a non-optional service: every school has it, assigned "
                                                 "automatically each school year; it cannot be ordered.", service_id=str(service.id))
     if service.status != "published":
         raise _conflict("service-not-orderable", f"{service.name} is {service.status}; only published services can be ordered.",
                         service_status=service.status)
-    if service.unit == PricingUnit.FIXED and data.quantity != 1:
-        raise validation_problem([{"loc": ("body", "quantity"), "type": "fixed_price",
-                                   "msg": f"{service.name} has a fixed price for the school year; order quantity 1"}])
     if service.partner_id is not None:
         await _check_partner(session, school["id"], service)
 

@@ -6,21 +6,26 @@ import uuid
 from typing import Annotated
 
 from ezone_kit.auth import ensure_zone
+from ezone_kit.lenient_body import Received, json_body, lenient_body
 from ezone_kit.openapi import problem_responses, replayed
 from ezone_kit.service import SessionDep, UnitOfWorkDep
 from ezone_schemas.catalog import ServiceCategory
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from ..access import CatalogReader, Staff
 from . import service
 from .schemas import Provider, ServiceIn, ServiceStatus, ServiceView
 
 router = APIRouter(prefix="/zones/{zone_id}/services", tags=["services"])
+# Read by the service, not refused on its shape first: one 422 lists the shape's errors and the zone's.
+ServiceBody = Annotated[Received[ServiceIn], Depends(lenient_body(ServiceIn))]
 
 
 @router.post("", response_model=ServiceView, status_code=status.HTTP_201_CREATED,
-             summary="Create a service, as a draft", responses={**replayed(ServiceView), **problem_responses(409)})
-async def create_service(zone_id: str, body: ServiceIn, principal: Staff, uow: UnitOfWorkDep, response: Response) -> ServiceView:
+             summary="Create a service, as a draft", responses={**replayed(ServiceView), **problem_responses(409)},
+             openapi_extra=json_body(ServiceIn))
+async def create_service(zone_id: str, body: ServiceBody, principal: Staff, uow: UnitOfWorkDep,
+                         response: Response) -> ServiceView:
     """A district service, or a partner's (the partner must be onboarded). Idempotent on the provider and name
     (and the id, when given): the same service again answers 200 with `created: false`; other details are 409."""
     ensure_zone(principal, zone_id)

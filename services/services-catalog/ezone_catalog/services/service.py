@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ezone_kit.as_read import check_as_read
+from ezone_kit.as_read import as_read_errors
 from ezone_kit.auth import Principal
-from ezone_kit.problems import Problem, validation_problem
+from ezone_kit.lenient_body import Received
+from ezone_kit.problems import Problem
 from ezone_kit.uow import UnitOfWork
 from ezone_schemas import ServicePublished
 from sqlalchemy import select
@@ -78,14 +79,20 @@ async def service_in_zone(session: AsyncSession, zone_id: str, service_id: uuid.
     return service
 
 
-async def create_service(uow: UnitOfWork, actor: Principal, zone_id: str, data: ServiceIn) -> ServiceView:
+async def create_service(uow: UnitOfWork, actor: Principal, zone_id: str, received: Received[ServiceIn]) -> ServiceView:
     """A draft. Idempotent on the provider and name in the zone (and the id, when given)."""
-    check_as_read(data, zone_id=zone_id)
     session = uow.session
-    if data.partner_id is not None and await session.scalar(
-            select(Partner.id).where(Partner.id == data.partner_id, Partner.zone_id == zone_id)) is None:
-        raise validation_problem([{"loc": ("body", "partner_id"), "type": "unknown_partner",
-                                   "msg": f"no partner {data.partner_id} in zone {zone_id}; onboard it first"}])
+    # The zone's checks run on what the body lets them read, so that one 422 lists them with the body's own errors.
+    sent = received.value.sent_as_read() if received.value is not None else ServiceIn.read_only_in(received.raw)
+    errors = as_read_errors(sent, {"zone_id": zone_id})
+    partner_id = received.field("partner_id")
+    if partner_id is not None and await session.scalar(
+            select(Partner.id).where(Partner.id == partner_id, Partner.zone_id == zone_id)) is None:
+        errors.append({"loc": ("body", "partner_id"), "type": "unknown_partner",
+                       "msg": f"no partner {partner_id} in zone {zone_id}; onboard it first"})
+    received.refuse(errors)
+    data = received.value
+    assert data is not None, "a body that is not valid is refused above"
     facts = _facts(data)
     # ON CONFLICT DO NOTHING: of simultaneous identical requests one inserts, the others wait for it and find its row.
     service = (await session.execute(

@@ -177,6 +177,8 @@ function subjectCell(school, entry) {
   return h("td", { "data-subject": entry.subject },
     h("div", { class: "cell-top" }, chip, latest ? h("span", { class: "year" }, latest.school_year) : null),
     figures.length ? h("div", { class: "figures" }, ...figures) : null,
+    // Why: the review's own sentence (its page has the goals' too).
+    latest?.reasons?.length ? h("p", { class: "reason" }, latest.reasons[0]) : null,
     latest ? flagList(latest.flags) : null,
     trendChart(school.name, entry.subject, entry.trend));
 }
@@ -275,6 +277,9 @@ function alertNode(alert, fresh) {
     .map(([name, url]) => [name, webUrl(url)])
     .filter(([, url]) => url)
     .map(([name, url]) => h("a", { href: url, rel: "noopener" }, words(name)));
+  // The alert's own page: where it was sent, and its trace id.
+  links.push(h("a", { href: `/board/alerts/${encodeURIComponent(alert.id)}` }, "Details",
+    h("span", { class: "visually-hidden" }, ` of ${alert.title}`)));
   const actions = [];
   if (!alert.superseded_at && !alert.read_at) {
     actions.push(h("button", { type: "button", "data-action": "read" }, "Mark read"));
@@ -289,7 +294,9 @@ function alertNode(alert, fresh) {
       h("span", { class: "state" }, alertState(alert))),
     h("h3", { class: "alert-title" }, alert.title),
     h("p", { class: "alert-body" }, alert.body),
-    links.length ? h("div", { class: "alert-links" }, ...links) : null,
+    h("div", { class: "alert-links" }, ...links),
+    // For an operator: the trace of the request that caused the alert, to find it in the trace collector.
+    alert.trace_id ? h("p", { class: "trace" }, "Trace id ", h("code", {}, alert.trace_id)) : null,
     actions.length ? h("div", { class: "alert-actions" }, ...actions) : null);
   node.addEventListener("click", (event) => {
     const action = event.target.closest("button")?.dataset.action;
