@@ -29,12 +29,12 @@ from .plans import (
     ZoneRegistered,
 )
 from .notifications import AlertDelivered, AlertRaised
-from .results import ResultsPosted, ReviewCompleted, ReviewCompletedV2
+from .results import ResultsPosted, ResultsPostedV2, ReviewCompleted, ReviewCompletedV2
 
 __all__ = [
     "EVENT_TYPES", "Event", "event_class", "catalog", "notifications", "plans", "results", "topics", "vocabulary",
     "OrderCancelled", "OrderConfirmed", "OrderFulfilled", "OrderPlaced", "OrderRejected", "PartnerVettingChanged",
     "PlannedPurchasesAtRisk", "ServicePublished", "BoardMemberChanged", "PlanApproved", "PlanReturned", "PlanSubmitted", "PlanVoteCast",
-    "ResultsPosted", "ReviewCompleted", "ReviewCompletedV2", "SchoolRegistered", "SchoolTeamChanged", "SchoolTierChanged", "SchoolUpdated",
+    "ResultsPosted", "ResultsPostedV2", "ReviewCompleted", "ReviewCompletedV2", "SchoolRegistered", "SchoolTeamChanged", "SchoolTierChanged", "SchoolUpdated",
     "ZonePolicyChanged", "ZoneRegistered", "AlertDelivered", "AlertRaised",
 ]

@@ -30,6 +30,32 @@ class ResultsPosted(Event):
     posted_at: datetime
 
 
+class ResultsPostedV2(Event):
+    ce_type = "org.ezone.results.results.posted.v2"
+    topic = topics.RESULTS
+    summary = ("A batch stored new or corrected results for one school, academic subject and school year, whatever "
+               "the subject: every result kept is announced, whether the review uses it or not.")
+
+    zone_id: str
+    school_id: UUID
+    school_year: str
+    subject: str = Field(description="ELA, MATH or SCI for the subjects ezone reviews; for another, the academic "
+                         "subject's code value as its assessment names it (e.g. `Social Studies`); empty when the "
+                         "assessment names none.")
+    assessment_identifiers: list[str] = Field(description="The assessments of this subject the batch touched.")
+    batch_id: UUID
+    source: str = Field(description="json, csv, edfi or mcas.")
+    rows_inserted: int
+    rows_updated: int
+    posted_at: datetime
+
+    def as_v1(self) -> ResultsPosted | None:
+        """The same announcement for v1 consumers, whose subject is one ezone reviews; None for another subject."""
+        if self.subject not in set(Subject):
+            return None
+        return ResultsPosted(**self.model_dump())
+
+
 class SubgroupMetrics(BaseModel):
     subgroup: Subgroup
     n_tested: int

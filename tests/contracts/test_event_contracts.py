@@ -11,11 +11,11 @@ from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 import yaml
-from ezone_schemas import EVENT_TYPES, Event, generate, topics
+from ezone_schemas import EVENT_TYPES, Event, ResultsPosted, ResultsPostedV2, generate, topics
 from jsonschema import Draft7Validator, Draft202012Validator
 from pydantic import BaseModel, Field
 
@@ -218,3 +218,12 @@ def test_a_model_change_is_detected_as_drift(tmp_path: Path, restore_event_types
     assert not (tmp_path / new_schema).exists()
     assert generate.check(tmp_path) == []
 
+
+
+def test_results_posted_v2_has_a_v1_copy_only_for_the_subjects_v1_names():
+    posted = ResultsPostedV2(zone_id="z", school_id=uuid4(), school_year="2024-25", subject="MATH",
+                             assessment_identifiers=["MCAS-G7-MATH"], batch_id=uuid4(), source="edfi",
+                             rows_inserted=3, rows_updated=1, posted_at=datetime.now(UTC))
+    v1 = posted.as_v1()
+    assert isinstance(v1, ResultsPosted) and v1.model_dump(mode="json") == posted.model_dump(mode="json")
+    assert posted.model_copy(update={"subject": "Social Studies"}).as_v1() is None

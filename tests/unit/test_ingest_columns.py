@@ -10,13 +10,14 @@ from decimal import Decimal
 import orjson
 import pytest
 from ezone_results.ingest.columns import CheckedRows, check_rows, sql_value
-from ezone_results.ingest.schemas import EnrollmentRow, IngestRow, ResultRow, parse_row
+from ezone_results.ingest.schemas import EnrollmentRow, IngestRow, ResultRow, ZoneSchool, parse_row
 
 from tests.results_data import enrollments, student_results
 
 SCHOOL = uuid.UUID("5b3f8a52-6c1e-4d7a-9f0e-2a4b6c8d0e1f")
 OTHER_SCHOOL = uuid.UUID("0c9d8e7f-1a2b-4c3d-8e5f-6a7b8c9d0e1f")
-ZONE = {SCHOOL, OTHER_SCHOOL}
+ZONE = {school: ZoneSchool(code, "School", "K-12", frozenset(("K", *map(str, range(1, 13)))))
+        for school, code in ((SCHOOL, "01"), (OTHER_SCHOOL, "02"))}
 NOT_IN_ZONE = "7b0c4a4e-0000-4000-8000-000000000000"
 
 # Values a field may take in a row, valid or not, in the forms JSON gives them: equal values of different types

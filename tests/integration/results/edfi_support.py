@@ -10,7 +10,7 @@ import sys
 
 import httpx
 import pytest
-from ezone_schemas import ResultsPosted
+from ezone_schemas import Event, ResultsPosted
 
 from tests.helpers import register_school, register_zone, scalar, school_code, wait_for_count
 from tests.stack import Stack
@@ -208,7 +208,7 @@ async def footprint(stack: Stack, zone_id: str) -> dict[str, object]:
     return {name: await scalar(stack, sql, z=zone_id) for name, sql in _ZONE_ROWS.items()}
 
 
-async def posted_events(stack: Stack, zone_id: str) -> list[dict]:
-    """The zone's results.posted events as committed to the outbox, oldest first."""
+async def posted_events(stack: Stack, zone_id: str, version: type[Event] = ResultsPosted) -> list[dict]:
+    """The zone's results.posted events (v1 unless asked) as committed to the outbox, oldest first."""
     return await scalar(stack, """SELECT coalesce(jsonb_agg(payload ORDER BY seq), '[]') FROM results.outbox
-                                  WHERE ce_type = :t AND payload->>'zone_id' = :z""", t=ResultsPosted.ce_type, z=zone_id)
+                                  WHERE ce_type = :t AND payload->>'zone_id' = :z""", t=version.ce_type, z=zone_id)

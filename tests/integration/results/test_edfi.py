@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 from ezone_kit.telemetry import receive_spans
-from ezone_schemas import ResultsPosted
+from ezone_schemas import ResultsPosted, ResultsPostedV2
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -253,7 +253,7 @@ async def test_descriptors_are_seeded_per_zone_and_a_new_one_is_201_then_200_and
     assert set(problem["validationErrors"]) == {"$.academicSubjects[0].academicSubjectDescriptor"}
 
 
-async def test_an_act_composite_and_a_raw_score_benchmark_are_kept_readable_and_only_reviewed_subjects_are_announced(
+async def test_an_act_composite_and_a_raw_score_benchmark_are_kept_readable_and_announced_v1_only_for_reviewed_subjects(
         zone_stack, zone_id, grand_bend):
     await post_assessment(zone_stack, zone_id, act_assessment())
     await post_assessment(zone_stack, zone_id, benchmark_assessment())
@@ -291,10 +291,14 @@ async def test_an_act_composite_and_a_raw_score_benchmark_are_kept_readable_and_
         "300001": {"student_id": "300001", "subject": "MATH", "category": "Benchmark test", "grade": "3",
                    "scale_score": None, "performance_level": None, "school_year": "2021-22"},
     }
-    # The Composite is no subject ezone reviews: nothing is announced for it. The benchmark's subject is one (whether
-    # it counts is the zone's policy, which the review applies).
+    # The Composite is no subject ezone reviews: v1 (which the review queue reads) announces only the benchmark's MATH
+    # (whether it counts is the zone's policy, which the review applies); v2 announces both.
     assert await events_since(zone_stack, zone_id, before) == [(grand_bend[ELEMENTARY], "2021-22", "MATH", 1, 0)]
     assert (await posted_events(zone_stack, zone_id))[-1]["assessment_identifiers"] == ["BM-Math-Third grade-Fall"]
+    announced = {(event["school_id"], event["subject"], tuple(event["assessment_identifiers"]), event["rows_inserted"])
+                 for event in await posted_events(zone_stack, zone_id, ResultsPostedV2)}
+    assert announced == {(grand_bend[HIGH], "Composite", ("ACT Composite",), 1),
+                         (grand_bend[ELEMENTARY], "MATH", ("BM-Math-Third grade-Fall",), 1)}
 
 
 # --- studentAssessments ---------------------------------------------------------------------------------------

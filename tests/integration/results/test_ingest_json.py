@@ -99,16 +99,17 @@ async def test_a_corrected_score_updates_its_row_and_announces_a_new_review(zone
 def _bad_rows(zone) -> tuple[list[dict], dict[int, set[str | None]]]:
     rows = zone.results(students=12)
     tested = [i for i, row in enumerate(rows) if "scale_score" in row]
-    a, b, c, d, e, f, g = tested[:7]
+    a, b, c, d, e, f, g, h = tested[:8]
     rows[a]["subject"] = "HISTORY"
     rows[b] |= {"scale_score": 600, "growth_percentile": 0}
     rows[c]["school_id"] = "7b0c4a4e-0000-4000-8000-000000000000"
     rows[d] |= {"subgroups": ["el", "martians"], "grade": "13"}
     rows[e]["not_tested_reason"] = "absent"
     rows[f]["administration_date"] = "2025-08-15"
+    rows[h]["grade"] = "4"  # a middle school (6-8)
     rows.append(dict(rows[g]))  # the same natural key twice
     return rows, {a: {"subject"}, b: {"scale_score", "growth_percentile"}, c: {"school_id"}, d: {"subgroups.1", "grade"},
-                  e: {"not_tested_reason"}, f: {"administration_date"}, len(rows) - 1: {None}}
+                  e: {"not_tested_reason"}, f: {"administration_date"}, h: {"grade"}, len(rows) - 1: {None}}
 
 
 async def test_invalid_rows_are_all_listed_at_once_and_nothing_is_stored(zone_stack, zone_id):

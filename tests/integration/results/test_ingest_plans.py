@@ -6,7 +6,7 @@ import uuid
 
 from ezone_results.ingest.bulk import RESULTS, upsert_rows
 from ezone_results.ingest.columns import check_rows
-from ezone_results.ingest.schemas import ResultRow
+from ezone_results.ingest.schemas import ResultRow, ZoneSchool
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 
@@ -19,7 +19,8 @@ TABLE = "results.student_results"
 
 async def _upsert(session: AsyncSession, school: uuid.UUID, students: int, seed: int, school_year: str) -> None:
     rows = student_results([str(school)], students_per_school=students, seed=seed, school_year=school_year, subject="MATH")
-    checked = check_rows(ResultRow, rows, {school}, group_by=RESULTS.report)
+    checked = check_rows(ResultRow, rows, {school: ZoneSchool("01", "Middle", "6-8", frozenset("678"))},
+                         group_by=RESULTS.report)
     assert not checked.errors, checked.errors[:3]
     async with session.begin():
         await upsert_rows(session, RESULTS, ZONE, uuid.uuid4(), checked)

@@ -23,7 +23,7 @@ from ezone_kit.auth import SCHOOL_BOUND_ROLES, Principal
 from ezone_kit.problems import Problem
 from ezone_kit.service import Kit
 from ezone_kit.uow import UnitOfWork
-from ezone_schemas import ResultsPosted
+from ezone_schemas import ResultsPostedV2
 from sqlalchemy import Row, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -50,6 +50,7 @@ from .problems import (
 from .reads import LazyConnection, Reader
 from .resources import RESOURCES, Resource, references_in
 from .validation import Descriptors, schema_errors
+from ..announcements import announced
 from .referential import referential_id
 from .writes import (
     COLUMNS,
@@ -369,14 +370,14 @@ class EdFi:
     async def _project(self, uow: UnitOfWork, changes: Sequence[Change]) -> None:
         """ezone's rows made from the changed documents, the audit entries, and the results.posted events."""
         connection = await uow.session.connection()
-        events: list[ResultsPosted] = []
+        events: list[ResultsPostedV2] = []
         await project_results(connection, self.assessments,
                               [change for change in changes if change.resource.name == "studentAssessments"],
                               events, uuid.uuid4())
         await project_enrollments(connection,
                                   [change for change in changes if change.resource.name == "studentSchoolAssociations"])
         await uow.audit_many([_audit_entry(change) for change in changes])
-        uow.emit(*coalesced(events))
+        uow.emit(*announced(coalesced(events)))
 
     def _forget(self, zone_id: str, resource: Resource, identity: dict[str, Any]) -> None:
         if resource.descriptor:

@@ -17,8 +17,7 @@ from typing import Any
 
 import orjson
 from ezone_kit.auth import Principal
-from ezone_schemas import ResultsPosted
-from ezone_schemas.vocabulary import Subject
+from ezone_schemas import ResultsPostedV2
 from pydantic_core import to_jsonable_python
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +29,6 @@ from .problems import authorization_denied, identity_conflict
 from .referential import referential_id
 from .resources import Resource
 
-_SUBJECTS = {str(subject) for subject in Subject}
 
 
 def as_json(value: Any) -> str:
@@ -185,7 +183,7 @@ _DELETE_ENROLLMENTS = text("DELETE FROM results.enrollments WHERE edfi_document_
 
 
 async def project_results(connection: AsyncConnection, assessments: Assessments, changes: Sequence[Change],
-                          events: list[ResultsPosted], batch_id: uuid.UUID) -> None:
+                          events: list[ResultsPostedV2], batch_id: uuid.UUID) -> None:
     """Make each administration the changes touched into its student_results row, from the record chosen among its
     documents (or remove the row when none is left), announcing what changed."""
     by_zone: dict[str, dict[str, list[Change]]] = {}
@@ -197,7 +195,7 @@ async def project_results(connection: AsyncConnection, assessments: Assessments,
 
 
 async def _project_zone(connection: AsyncConnection, assessments: Assessments, zone_id: str,
-                        touched: dict[str, list[Change]], events: list[ResultsPosted], batch_id: uuid.UUID) -> None:
+                        touched: dict[str, list[Change]], events: list[ResultsPostedV2], batch_id: uuid.UUID) -> None:
     keys = sorted(touched)
     # Two records of one administration may be written at once (an Ed-Fi loader sends in parallel, to two
     # processes): one writer at a time makes its row.
@@ -301,20 +299,18 @@ def _result_columns(values: ResultValues, chosen: Stored) -> dict[str, Any]:
     }
 
 
-def _announce(events: list[ResultsPosted], zone_id: str, row: Any, batch_id: uuid.UUID, *, inserted: int = 0,
+def _announce(events: list[ResultsPostedV2], zone_id: str, row: Any, batch_id: uuid.UUID, *, inserted: int = 0,
               updated: int = 0) -> None:
-    """results.posted for the row's school, year and subject, when the subject is one ezone reviews."""
-    if row["subject"] not in _SUBJECTS:
-        return
-    events.append(ResultsPosted(zone_id=zone_id, school_id=row["school_id"], school_year=row["school_year"],
-                                subject=row["subject"], assessment_identifiers=[row["assessment_identifier"]],
-                                batch_id=batch_id, source="edfi", rows_inserted=inserted, rows_updated=updated,
-                                posted_at=datetime.now(UTC)))
+    """results.posted for the row's school, year and subject, whatever the subject."""
+    events.append(ResultsPostedV2(zone_id=zone_id, school_id=row["school_id"], school_year=row["school_year"],
+                                  subject=row["subject"], assessment_identifiers=[row["assessment_identifier"]],
+                                  batch_id=batch_id, source="edfi", rows_inserted=inserted, rows_updated=updated,
+                                  posted_at=datetime.now(UTC)))
 
 
-def coalesced(events: Sequence[ResultsPosted]) -> list[ResultsPosted]:
+def coalesced(events: Sequence[ResultsPostedV2]) -> list[ResultsPostedV2]:
     """One event per zone, school, school year and subject, counting all the group's rows."""
-    merged: dict[tuple[Any, ...], ResultsPosted] = {}
+    merged: dict[tuple[Any, ...], ResultsPostedV2] = {}
     for event in events:
         key = (event.zone_id, event.school_id, event.school_year, event.subject)
         first = merged.get(key)

@@ -16,7 +16,7 @@ import operator
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -27,7 +27,7 @@ import orjson
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
-from .schemas import STUDENT_ID_PATTERN, IngestRow, Rule, RowError, parse_row
+from .schemas import STUDENT_ID_PATTERN, IngestRow, Rule, RowError, ZoneSchools, parse_row
 
 _MISSING = object()  # a field the row leaves out
 _REFUSED = object()  # a value a check refused: its rows go through parse_row
@@ -49,7 +49,7 @@ class CheckedRows:
     errors: list[RowError]  # every error of the other rows, in row order
 
 
-def check_rows(model: type[IngestRow], raw_rows: Sequence[Any], zone_schools: Collection[uuid.UUID], *,
+def check_rows(model: type[IngestRow], raw_rows: Sequence[Any], zone_schools: ZoneSchools, *,
                group_by: Sequence[str] = ()) -> CheckedRows:
     """Every row checked (indexes from 0) as `parse_row` checks it, and a natural key seen in an earlier row refused:
     two values for one result in one request is a bug at the sender, and storing either would hide it. The valid
@@ -70,6 +70,7 @@ def check_rows(model: type[IngestRow], raw_rows: Sequence[Any], zone_schools: Co
             columns[name] = _apply_rule(name, model.RULES[name], columns)
 
     refused = set().union(*(column.refused_positions() for column in columns.values()))
+    refused |= _grades_not_taught(columns["school_id"], columns["grade"], zone_schools)
     accepted = [position for position in range(len(rows)) if position not in refused]
     numbers = [candidates[position] for position in accepted]
     values = _rows([columns[name].sql_per_row() for name in fields.names], accepted)
@@ -185,6 +186,17 @@ def _apply_rule(name: str, rule: Rule, columns: dict[str, _Column]) -> _Column:
             return _REFUSED
 
     return _Column(codes, list(map(apply, combinations)))
+
+
+def _grades_not_taught(schools: _Column, grades: _Column, zone_schools: ZoneSchools) -> set[int]:
+    """Rows whose school does not teach their grade (asked once per distinct school and grade); parse_row says why."""
+    pairs = list(zip(schools.codes, grades.codes))
+    wrong = set()
+    for school_code, grade_code in set(pairs):
+        school, grade = schools.values[school_code], grades.values[grade_code]
+        if school is not _REFUSED and grade is not _REFUSED and grade not in zone_schools[school].grades:
+            wrong.add((school_code, grade_code))
+    return {position for position, pair in enumerate(pairs) if pair in wrong} if wrong else set()
 
 
 def _presence(column: _Column) -> list[Any]:

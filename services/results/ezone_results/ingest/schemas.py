@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -254,8 +254,25 @@ Row = TypeVar("Row", bound=IngestRow)
 RowError = dict[str, Any]  # {"row": int | None, "field": str | None, "reason": str}
 
 
-def parse_row(model: type[Row], raw: Any, index: int, zone_schools: Collection[uuid.UUID]) -> tuple[Row | None, list[RowError]]:
-    """The row as `model`, or every reason it is invalid; its school must be one of `zone_schools`."""
+@dataclass(frozen=True)
+class ZoneSchool:
+    """What a row is checked against of its school: the grades it teaches."""
+
+    code: str
+    name: str
+    grade_span: str
+    grades: frozenset[str]
+
+    def not_taught(self, grade: str) -> str:
+        return f"grade {grade} is not taught at {self.name} ({self.code}, grades {self.grade_span})"
+
+
+ZoneSchools = Mapping[uuid.UUID, ZoneSchool]
+
+
+def parse_row(model: type[Row], raw: Any, index: int, zone_schools: ZoneSchools) -> tuple[Row | None, list[RowError]]:
+    """The row as `model`, or every reason it is invalid; its school must be one of `zone_schools`, teaching its
+    grade."""
     if not isinstance(raw, dict):
         return None, [{"row": index, "field": None, "reason": "a row must be an object of named fields"}]
     try:
@@ -263,8 +280,11 @@ def parse_row(model: type[Row], raw: Any, index: int, zone_schools: Collection[u
     except ValidationError as exc:
         return None, [{"row": index, "field": ".".join(map(str, error["loc"])) or None, "reason": _reason(error)}
                       for error in exc.errors(include_url=False, include_input=False)]
-    if row.school_id not in zone_schools:
+    school = zone_schools.get(row.school_id)
+    if school is None:
         return None, [{"row": index, "field": "school_id", "reason": f"{row.school_id} is not a school of this zone"}]
+    if row.grade not in school.grades:
+        return None, [{"row": index, "field": "grade", "reason": school.not_taught(row.grade)}]
     return row, []
 
 

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 
 from ezone_kit.auth import Principal
 from ezone_kit.uow import UnitOfWork
-from ezone_schemas import ResultsPosted
+from ezone_schemas import ResultsPostedV2
 from sqlalchemy import text
 
+from ..announcements import announced
 from ..models import IngestBatch, SchoolAggregate
 from ..models import schools as directory
 from ..review.queries import lock_school_codes
@@ -68,10 +69,10 @@ async def import_aggregates(uow: UnitOfWork, actor: Principal, rows: list[Aggreg
         if r.school_id is not None:
             counts[(r.zone_id, r.school_id, r.school_year, r.subject)][0 if r.inserted else 1] += 1
     now = datetime.now(UTC)
-    uow.emit(*(
-        ResultsPosted(zone_id=zone_id, school_id=school_id, school_year=school_year, subject=subject,
-                      assessment_identifiers=["MCAS"], batch_id=batch_id, source="mcas", rows_inserted=ins,
-                      rows_updated=upd, posted_at=now)
+    uow.emit(*announced(
+        ResultsPostedV2(zone_id=zone_id, school_id=school_id, school_year=school_year, subject=subject,
+                        assessment_identifiers=["MCAS"], batch_id=batch_id, source="mcas", rows_inserted=ins,
+                        rows_updated=upd, posted_at=now)
         for (zone_id, school_id, school_year, subject), (ins, upd) in counts.items()
     ))
     uow.session.add(IngestBatch(
