@@ -18,6 +18,10 @@ class Settings(KitSettings):
         1000, ge=0, description="A school's subject is reviewed at most this often: results arriving meanwhile (a bulk "
         "load) wait for one review after it, instead of a review per commit. One arriving after a quiet spell is "
         "reviewed at once.")
+    ezone_review_max_interval_ms: int = Field(
+        8000, ge=0, description="While results of a school's subject keep arriving, each review doubles the wait "
+        "before the next (from ezone_review_min_interval_ms), up to this; a subject quiet this long is reviewed at "
+        "once again.")
 
     def oauth_signing_key_path(self) -> Path | None:
         if self.ezone_oauth_signing_key_file:

@@ -79,6 +79,41 @@ async def test_a_claim_leaves_queued_the_keys_reviewed_within_the_interval_by_an
         await transaction.rollback()
 
 
+async def test_a_key_reviewed_again_and_again_waits_twice_as_long_per_recent_review_up_to_the_maximum(
+        zone_stack, zone_id):
+    zone = await review_zone(zone_stack, zone_id)
+    [school] = zone.schools
+    _, year = fresh_years()
+    await zone.results(school, year, "MATH", MATH_TWELVE)
+    await zone.review_of(school, year, "MATH")
+    kit = zone_stack.kits["results"]
+    math = (uuid.UUID(school), year, "MATH")
+    key = {"s": school, "y": year}
+    # The review's copies, `seconds` ago (the rows as they are, a later version each): a subject reviewed that often.
+    copy = text("""INSERT INTO results.reviews SELECT (jsonb_populate_record(NULL::results.reviews, to_jsonb(r)
+                   || jsonb_build_object('id', gen_random_uuid(), 'version', r.version + :n,
+                                         'created_at', now() - make_interval(secs => :seconds)))).*
+                   FROM results.reviews r WHERE school_id = :s AND school_year = :y AND subject = 'MATH'
+                   AND version = 1""")
+
+    async def claimable(session, max_interval_s: float) -> bool:
+        await queries.enqueue(session, zone_id, [math], "results")
+        claimed = [request.key for request in await queries.claim_requests(session, 10, 1.0, max_interval_s)]
+        await session.execute(text("DELETE FROM results.review_requests WHERE school_id = :s"), {"s": school})
+        return claimed == [math]
+
+    async with kit.sessions() as session:
+        transaction = await session.begin()  # rolled back: the running worker never sees these
+        await session.execute(text("UPDATE results.reviews SET created_at = now() - interval '3 seconds'"
+                                   " WHERE school_id = :s AND school_year = :y AND subject = 'MATH'"), key)
+        assert await claimable(session, 8.0)  # one review in the last 8 s, 3 s ago: the minimum (1 s) has passed
+        await session.execute(copy, {**key, "n": 1, "seconds": 5})
+        await session.execute(copy, {**key, "n": 2, "seconds": 6})
+        assert not await claimable(session, 8.0)  # three: it waits 4 s after the latest, 3 s ago
+        assert await claimable(session, 2.0)  # at most 2 s
+        await transaction.rollback()
+
+
 async def test_results_posted_from_the_broker_is_not_reviewed_again(zone_stack, zone_id):
     zone = await review_zone(zone_stack, zone_id)
     [school] = zone.schools

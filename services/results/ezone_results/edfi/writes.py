@@ -94,6 +94,8 @@ class Change:
 # --- documents -------------------------------------------------------------------------------------------------
 
 COLUMNS = "id, resource, identity, document, school_id, result_key, change_version, last_modified"
+# What a write returns: the rest is what it sent (read back, the documents would be decoded again for nothing).
+_WRITTEN = "id, change_version, last_modified"
 _EXISTING = text(f"SELECT referential_id, {COLUMNS} FROM results.edfi_documents"
                  " WHERE referential_id = ANY(CAST(:refs AS uuid[]))")
 # In id order: two writers of the same items take their locks in the same order.
@@ -103,13 +105,13 @@ _INSERT_DOCUMENTS = text(
     "INSERT INTO results.edfi_documents (id, referential_id, zone_id, resource, identity, document, school_id,"
     " result_key) SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:refs AS uuid[]), CAST(:zones AS text[]),"
     " CAST(:resources AS text[]), CAST(:identities AS jsonb[]), CAST(:documents AS jsonb[]), CAST(:schools AS uuid[]),"
-    f" CAST(:keys AS text[])) ON CONFLICT ON CONSTRAINT uq_edfi_documents_referential_id DO NOTHING RETURNING {COLUMNS}")
+    f" CAST(:keys AS text[])) ON CONFLICT ON CONSTRAINT uq_edfi_documents_referential_id DO NOTHING RETURNING {_WRITTEN}")
 _UPDATE_DOCUMENTS = text(
     "UPDATE results.edfi_documents d SET document = u.document, school_id = u.school_id, result_key = u.result_key,"
     " change_version = nextval('results.edfi_change_version'), last_modified = now()"
     " FROM unnest(CAST(:ids AS uuid[]), CAST(:documents AS jsonb[]), CAST(:schools AS uuid[]),"
     " CAST(:keys AS text[])) AS u(id, document, school_id, result_key)"
-    " WHERE d.id = u.id RETURNING " + ", ".join(f"d.{name}" for name in COLUMNS.split(", ")))
+    f" WHERE d.id = u.id RETURNING d.{_WRITTEN.replace(', ', ', d.')}")
 
 
 async def existing_documents(connection: AsyncConnection, refs: Sequence[uuid.UUID]) -> dict[uuid.UUID, Stored]:
@@ -137,8 +139,8 @@ async def insert_documents(connection: AsyncConnection, documents: Sequence[NewD
         "identities": [as_json(new.identity) for new in documents],
         "documents": [as_json(new.document) for new in documents],
         "schools": [new.school_id for new in documents], "keys": [new.result_key for new in documents]})
-    created = {row.id: stored_from(row) for row in rows}
-    return [created.get(id_) for id_ in ids]
+    created = {row.id: row for row in rows}
+    return [_written(created[id_], new) if id_ in created else None for id_, new in zip(ids, documents, strict=True)]
 
 
 async def update_documents(connection: AsyncConnection, updates: Sequence[tuple[uuid.UUID, NewDocument]]) -> list[Stored]:
@@ -148,8 +150,13 @@ async def update_documents(connection: AsyncConnection, updates: Sequence[tuple[
     rows = await connection.execute(_UPDATE_DOCUMENTS, {
         "ids": [id_ for id_, _ in updates], "documents": [as_json(new.document) for _, new in updates],
         "schools": [new.school_id for _, new in updates], "keys": [new.result_key for _, new in updates]})
-    updated = {row.id: stored_from(row) for row in rows}
-    return [updated[id_] for id_, _ in updates]
+    updated = {row.id: row for row in rows}
+    return [_written(updated[id_], new) for id_, new in updates]
+
+
+def _written(row: Any, new: NewDocument) -> Stored:
+    return Stored(row.id, new.resource.name, new.identity, new.document, new.school_id, new.result_key,
+                  row.change_version, row.last_modified)
 
 
 # --- ezone's rows ----------------------------------------------------------------------------------------------

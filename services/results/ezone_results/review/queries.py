@@ -137,23 +137,30 @@ class Request:
         return (self.school_id, self.school_year, self.subject)
 
 
-async def claim_requests(session: AsyncSession, limit: int, min_interval_s: float = 0.0) -> list[Request]:
-    """Take up to `limit` waiting requests, oldest first, but none of a key whose latest review began less than
-    `min_interval_s` ago, by any worker (they wait). Deleted in the caller's transaction: a crash puts them back;
-    SKIP LOCKED lets other workers take the rest meanwhile. A school's years are taken together where possible, so
-    a batch reads the previous year it compares with once."""
+async def claim_requests(session: AsyncSession, limit: int, min_interval_s: float = 0.0,
+                         max_interval_s: float | None = None) -> list[Request]:
+    """Take up to `limit` waiting requests, oldest first, but none of a key reviewed too recently, by any worker (they
+    wait): its latest review began less than `min_interval_s` ago, or, while it keeps being reviewed (results
+    streaming in), less than that doubled per further review it had in the last 4 × `max_interval_s`, at most
+    `max_interval_s`. A long bulk load then reviews a school's subject every `max_interval_s`, not every second; a
+    subject quiet that long is reviewed at once. Deleted in the caller's transaction: a crash puts them back; SKIP LOCKED lets
+    other workers take the rest meanwhile. A school's years are taken together where possible, so a batch reads the
+    previous year it compares with once."""
     rows = await session.execute(
         text("""
             DELETE FROM results.review_requests r
             WHERE (r.school_id, r.school_year, r.subject) IN (
                 SELECT q.school_id, q.school_year, q.subject FROM results.review_requests q
                 WHERE :min_interval_s = 0 OR coalesce((
-                    SELECT v.created_at FROM results.reviews v
+                    SELECT max(v.created_at) < now() - make_interval(
+                        secs => least(:max_interval_s, :min_interval_s * power(2, count(*) - 1)))
+                    FROM results.reviews v
                     WHERE v.school_id = q.school_id AND v.school_year = q.school_year AND v.subject = q.subject
-                    ORDER BY v.version DESC LIMIT 1) < now() - make_interval(secs => :min_interval_s), true)
+                      AND v.created_at > now() - make_interval(secs => 4 * :max_interval_s)), true)
                 ORDER BY q.requested_at, q.school_id, q.subject, q.school_year LIMIT :limit FOR UPDATE OF q SKIP LOCKED)
             RETURNING r.school_id, r.school_year, r.subject, r.zone_id, r.batch_ids, r.trace_contexts"""),
-        {"limit": limit, "min_interval_s": min_interval_s},
+        {"limit": limit, "min_interval_s": min_interval_s,
+         "max_interval_s": max(min_interval_s, max_interval_s if max_interval_s is not None else min_interval_s)},
     )
     return [Request(row.school_id, row.school_year, row.subject, row.zone_id, list(row.batch_ids),
                     list(row.trace_contexts)) for row in rows]
