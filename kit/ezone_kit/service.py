@@ -18,7 +18,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.types import ASGIApp
 
 from .api_docs import serve_api_docs
 from .auth import JwksVerifier
@@ -27,6 +26,7 @@ from .bus import Publisher
 from .consumer import ConsumerSpec, ConsumerWorker
 from .idempotency import IdempotencyKeys
 from .db import create_engine, session_factory
+from .hot_path import HotRoute, ServiceApp
 from .metrics import PlatformMetrics, setup_metrics
 from .openapi import document_problems
 from .problems import Problem, install_problem_handlers
@@ -50,9 +50,8 @@ class ServiceDefinition:
     # Long-running workers of the service (e.g. the review engine); they run where the consumers run.
     workers: Sequence[Callable[[Kit], Awaitable[None]]] = ()
     settings_class: type[KitSettings] = KitSettings
-    # ASGI middleware of the service's own (each called with the app), inside the request body limit: e.g. a
-    # route hot enough to answer before FastAPI's routing.
-    middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = ()
+    # Routes answered before FastAPI's layers (hot_path.py): one-record requests that come by the ten thousand.
+    hot_routes: Sequence[HotRoute] = ()
 
     @property
     def schema(self) -> str:
@@ -162,7 +161,7 @@ def _probe(scope: dict) -> bool:
     return scope.get("path") in ("/healthz", "/readyz")
 
 
-def create_app(definition: ServiceDefinition, settings: KitSettings | None = None) -> FastAPI:
+def create_app(definition: ServiceDefinition, settings: KitSettings | None = None) -> ServiceApp:
     settings = settings or definition.settings_class()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     setup_tracing(f"ezone-{definition.name}", settings)
@@ -182,7 +181,7 @@ def create_app(definition: ServiceDefinition, settings: KitSettings | None = Non
         finally:
             await kit.stop()
 
-    app = FastAPI(
+    app = ServiceApp(
         title=definition.title,
         description=definition.description,
         version="1.0.0",
@@ -196,8 +195,8 @@ def create_app(definition: ServiceDefinition, settings: KitSettings | None = Non
     )
     install_problem_handlers(app)
     serve_api_docs(app)
-    for middleware in definition.middleware:
-        app.add_middleware(middleware)
+    if definition.hot_routes:
+        app.serve_hot(list(definition.hot_routes), settings.ezone_max_request_body_bytes)
     # Outermost of the app's own middleware: an oversized body is refused before routing, authentication or a read.
     app.add_middleware(RequestBodyLimit, max_bytes=settings.ezone_max_request_body_bytes)
 

@@ -10,9 +10,14 @@ import httpx
 import orjson
 
 from ezone_kit.settings import KitSettings
+from ezone_kit.telemetry import receive_spans
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from tests.helpers import register_zone, scalar, school_code
 from tests.integration.results.ingest_support import YEAR, IngestZone, ingest_zone
 from tests.integration.results.test_ingest_csv import csv_text
+from tests.integration.test_metrics import points
 from tests.integration.test_registry_api import assert_problem
 from tests.results_data import iter_student_results, student_results
 from tests.stack import served
@@ -94,6 +99,31 @@ async def test_another_services_write_endpoint_refuses_a_body_over_the_limit_unr
     stored = await zone_stack.clients["plans"].post(f"/zones/{zone_id}/schools", content=orjson.dumps(school), headers=headers)
     assert stored.status_code == 201, stored.text
     assert await scalar(zone_stack, schools, z=zone_id) == 1
+
+
+async def test_an_edfi_post_answered_before_the_router_is_refused_over_the_limit_unread_and_still_traced(
+        zone_stack, zone_id, metric_reader):
+    exporter = InMemorySpanExporter()
+    receive_spans(SimpleSpanProcessor(exporter))
+    await register_zone(zone_stack, zone_id)
+    route = "/ed-fi/data/v3/ed-fi/{name}"
+    body = Body(padded({"namespace": "uri://ezone.test/AcademicSubjectDescriptor", "codeValue": "Padded",
+                        "shortDescription": "Padded"}))
+    try:
+        response = await zone_stack.clients["results"].post(
+            "/ed-fi/data/v3/ed-fi/academicSubjectDescriptors", content=body,
+            headers={**zone_stack.auth("admin", zone_id), "Content-Type": "application/json",
+                     "Content-Length": str(len(body.data))})
+    finally:
+        exporter.shutdown()
+
+    assert_body_limit_problem(response)
+    assert body.pulled == 0
+    [span] = [span for span in exporter.get_finished_spans()
+              if span.kind == SpanKind.SERVER and span.attributes.get("http.route") == route]
+    assert span.name == f"POST {route}" and span.attributes["http.response.status_code"] == 413
+    assert any(point.attributes.get("http.route") == route and point.attributes["http.response.status_code"] == 413
+               for point in points(metric_reader, "http.server.request.duration"))
 
 
 async def test_a_chunked_body_is_cut_off_at_the_limit_with_the_same_413(zone_stack, zone_id):

@@ -4,7 +4,7 @@ from ezone_kit.directory import school_directory_router
 from ezone_kit.service import ServiceDefinition
 
 from .config import Settings
-from .edfi.fast_path import EdFiPosts
+from .edfi.hot_routes import HOT_ROUTES
 from .edfi.oauth_router import router as oauth_router
 from .edfi.router import router as edfi_router
 from .groups.router import router as groups_router
@@ -26,5 +26,5 @@ definition = ServiceDefinition(
     consumers=consumers,
     workers=[review_worker],
     settings_class=Settings,
-    middleware=[EdFiPosts],
+    hot_routes=HOT_ROUTES,
 )
